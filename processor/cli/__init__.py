@@ -1,0 +1,27 @@
+"""The ``bounce-processor`` command: one entry point, a sub-command per job."""
+
+from __future__ import annotations
+
+import click
+
+from processor import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bounce-processor")
+def main() -> None:
+    """Parse, qualify and quarantine email bounces, on Kafka or offline."""
+
+
+def _register() -> None:
+    # Each sub-command lives in its own module; importing registers nothing by side
+    # effect, the commands are added here explicitly.
+    from processor.cli import classify, rules, services
+
+    main.add_command(classify.classify)
+    main.add_command(classify.evaluate)
+    main.add_command(rules.rules)
+    main.add_command(services.schemas)
+
+
+_register()
