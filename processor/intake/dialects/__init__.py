@@ -1,0 +1,34 @@
+"""Readers for non-standard bounce bodies, one small module per MTA or provider.
+
+Each dialect module has a ``NAME``, a cheap ``matches(view)`` ("is this my MTA's
+bounce?") and ``parse(view)`` returning one record per failed recipient. They are tried
+in :data:`DIALECTS` order; the first that matches and finds recipients wins. Adding a
+dialect means adding its module and one line here. :mod:`.generic` is not in the list:
+intake tries it last, after the standard formats.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from processor.intake.record import BounceRecord
+from processor.intake.view import MessageView
+
+
+class Dialect(Protocol):
+    """What a dialect module provides."""
+
+    NAME: str
+
+    def matches(self, view: MessageView) -> bool: ...
+
+    def parse(self, view: MessageView) -> list[BounceRecord]: ...
+
+
+from processor.intake.dialects import (  # noqa: E402
+    generic,
+)
+
+DIALECTS: tuple[Dialect, ...] = ()
+
+FALLBACK: Dialect = generic

@@ -1,0 +1,147 @@
+"""Intake: raw bounce inputs (bytes) to typed :class:`BounceRecord` objects.
+
+:func:`parse` is the single entry point. It sniffs the format (a JSON SMTP rejection
+record or an RFC 5322 message), then tries, in order: ARF feedback reports, RFC 3464
+delivery-status reports, the MTA dialects for non-standard bodies, DSN fields quoted in
+a text body, RFC 3834 auto-replies and finally the generic bounce reader. It never
+raises: every failure comes back as a :class:`ParseError` in the result.
+"""
+
+from __future__ import annotations
+
+import email
+from email import policy as email_policy
+from typing import Any
+
+from processor.intake import arf, autoreply, rfc3464, smtp_record
+from processor.intake.dialects import DIALECTS, FALLBACK
+from processor.intake.dialects.common import recipient_blocks, reason_lines
+from processor.intake.record import BounceRecord, ParseError, ParseResult, RecordKind
+from processor.intake.smtp_record import parse_smtp_record
+from processor.intake.text import find_reply_code, find_status, is_generic_status
+from processor.intake.view import IntakeOptions, MessageView
+
+__all__ = [
+    "BounceRecord",
+    "IntakeOptions",
+    "ParseError",
+    "ParseResult",
+    "RecordKind",
+    "parse",
+    "parse_message",
+    "parse_smtp_record",
+]
+
+FORMATS = ("auto", "email", "json")
+_DEFAULT_OPTIONS = IntakeOptions()
+
+
+def parse(
+    data: bytes, *, options: IntakeOptions | None = None, format: str | None = None
+) -> ParseResult:
+    """Read one input. ``format`` is ``"email"``, ``"json"`` or None/``"auto"`` to sniff."""
+    options = options or _DEFAULT_OPTIONS
+    try:
+        if not isinstance(data, bytes | bytearray | memoryview):
+            return _error("bad_input", f"expected bytes, got {type(data).__name__}")
+        if len(data) > options.max_bytes:
+            return _error(
+                "too_large", f"input is {len(data)} bytes, above the cap of {options.max_bytes}"
+            )
+        data = bytes(data)
+        if format not in (None, *FORMATS):
+            return _error("bad_format", f"unknown format {format!r}; use one of {FORMATS}")
+        if not data.strip():
+            return _error("empty", "input is empty")
+        if format == "json" or (format in (None, "auto") and data.lstrip()[:1] == b"{"):
+            return smtp_record.parse_json(data)
+        return parse_message(data, options=options)
+    except Exception as exc:  # noqa: BLE001 (the contract: never raise to the caller)
+        return _error("internal_error", f"{type(exc).__name__}: {exc}"[:500])
+
+
+def parse_message(data: bytes, *, options: IntakeOptions | None = None) -> ParseResult:
+    """Read one RFC 5322 message (a bounce, a feedback report or an auto-reply)."""
+    message = email.message_from_bytes(_normalize_newlines(data), policy=email_policy.compat32)
+    view = MessageView(message, options or _DEFAULT_OPTIONS)
+    if not message.keys() and not message.get_payload():
+        return _error("not_an_email", "no headers and no body")
+    records = read_view(view)
+    if records:
+        return ParseResult(records=records)
+    return _error("not_a_bounce", "no bounce, feedback report or auto-reply found")
+
+
+def read_view(view: MessageView) -> list[BounceRecord]:
+    """The records of a parsed message, trying each reader in order of certainty."""
+    if arf.matches(view):
+        records = arf.parse(view)
+        if records:
+            return records
+    if rfc3464.matches(view):
+        records = rfc3464.parse(view)
+        if records:
+            return _enrich_from_body(view, records)
+    for dialect in DIALECTS:
+        if dialect.matches(view):
+            records = dialect.parse(view)
+            if records:
+                return records
+    if rfc3464.has_dsn_fields(view.body_text):
+        records = rfc3464.records_from_fields(view, view.body_text)
+        if records:
+            return _enrich_from_body(view, records)
+    if autoreply.matches(view):
+        return autoreply.parse(view)
+    if FALLBACK.matches(view):
+        return FALLBACK.parse(view)
+    return []
+
+
+def _enrich_from_body(view: MessageView, records: list[BounceRecord]) -> list[BounceRecord]:
+    """Fill a DSN record's missing or vague diagnostic from the human-readable part."""
+    vague = [
+        r
+        for r in records
+        if r.kind is RecordKind.DSN
+        and r.recipient
+        and (
+            not r.diagnostic or (not find_reply_code(r.diagnostic) and is_generic_status(r.status))
+        )
+    ]
+    if not vague:
+        return records
+    text = view.body_before_original
+    blocks = dict(
+        recipient_blocks(view, text, recipients=[r.recipient for r in vague if r.recipient])
+    )
+    enriched = []
+    for record in records:
+        block = blocks.get(record.recipient or "") if record in vague else None
+        reason = reason_lines(block) if block else ""
+        if not reason and record in vague and len(records) == 1:
+            reason = reason_lines(text)
+        if not reason:
+            enriched.append(record)
+            continue
+        diagnostic = " ".join(filter(None, [record.diagnostic, " ".join(reason.split())]))
+        status = record.status
+        if is_generic_status(status):
+            found = find_status(reason)
+            if found and (status is None or found[0] == status[0]):
+                status = found
+        update: dict[str, Any] = {"diagnostic": diagnostic[:1000], "status": status}
+        if record.smtp_code is None:
+            update["smtp_code"] = find_reply_code(reason)
+        enriched.append(record.model_copy(update=update))
+    return enriched
+
+
+def _normalize_newlines(data: bytes) -> bytes:
+    if b"\r" not in data:
+        return data
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+
+def _error(error_class: str, message: str) -> ParseResult:
+    return ParseResult(error=ParseError(error_class=error_class, message=message))

@@ -1,0 +1,119 @@
+"""Feedback-loop complaints: RFC 5965 ARF reports and the common non-standard FBLs.
+
+An ARF report is a ``multipart/report; report-type=feedback-report`` with a
+``message/feedback-report`` part (Feedback-Type, Original-Rcpt-To, Source-IP,
+Reported-Domain, Arrival-Date, ...) and the complained-about message. Non-standard
+FBLs (Microsoft JMRP/SNDS ``staff@hotmail.com`` reports, "email abuse report" bodies)
+carry the original only; its ``X-HmXmrOriginalRecipient`` or To header names the
+complainant. One record per complained-about recipient (one with no recipient when the
+report has been redacted).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from processor.intake.record import BounceRecord, RecordKind
+from processor.intake.text import find_addresses, header_text, parse_date
+from processor.intake.view import MessageView
+
+NAME = "arf"
+
+_FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9\-]*)[ \t]*:[ \t]*(.*)$")
+_ABUSE_REPORT_TEXT = re.compile(
+    r"\b(?:this is an? (?:e-?mail )?abuse report|complaint about message from|"
+    r"abuse report for an e-?mail message|feedback loop|junk mail reporting program)",
+    re.IGNORECASE,
+)
+_ORIGINAL_RECIPIENT_HEADERS = ("X-HmXmrOriginalRecipient", "X-Original-To", "Delivered-To", "To")
+
+
+def read_fields(text: str) -> dict[str, list[str]]:
+    """Fields of a ``message/feedback-report`` part; repeated fields keep every value."""
+    fields: dict[str, list[str]] = {}
+    last: str | None = None
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if line[:1] in {" ", "\t"} and last is not None and line.strip():
+            fields[last][-1] += " " + line.strip()
+            continue
+        match = _FIELD.match(line)
+        if match is None:
+            last = None
+            continue
+        last = match.group(1).lower()
+        fields.setdefault(last, []).append(match.group(2).strip())
+    return fields
+
+
+def _is_report_type_feedback(view: MessageView) -> bool:
+    return (view.message.get_param("report-type") or "") == "feedback-report"
+
+
+def matches(view: MessageView) -> bool:
+    if view.feedback_report_text is not None or _is_report_type_feedback(view):
+        return True
+    return _is_non_standard_fbl(view)
+
+
+def _is_non_standard_fbl(view: MessageView) -> bool:
+    original = view.original
+    if original is None:
+        return False
+    if original.get("X-HmXmrOriginalRecipient") is not None:
+        return True
+    if (view.from_address or "").startswith(("staff@hotmail.com", "complaints@")):
+        return True
+    return view.delivery_status_text is None and bool(
+        _ABUSE_REPORT_TEXT.search(view.body_before_original[:2000])
+    )
+
+
+def parse(view: MessageView) -> list[BounceRecord]:
+    fields = read_fields(view.feedback_report_text or "")
+    feedback_type = _first(fields, "feedback-type")
+    feedback_type = feedback_type.split()[0].lower() if feedback_type else "abuse"
+    recipients = [
+        address
+        for value in fields.get("original-rcpt-to", []) + fields.get("removal-recipient", [])
+        for address in find_addresses(value)
+    ]
+    if not recipients:
+        recipients = _recipients_from_original(view)
+    source_ip = _first(fields, "source-ip")
+    if source_ip is None:
+        ip_in_text = re.search(
+            r"\bfrom IP(?: address)?\s*\[?(\d{1,3}(?:\.\d{1,3}){3})", view.body_before_original
+        )
+        source_ip = ip_in_text.group(1) if ip_in_text else None
+    arrival_date = parse_date(_first(fields, "arrival-date") or _first(fields, "received-date"))
+    common: dict[str, Any] = {
+        "kind": RecordKind.ARF,
+        "dialect": NAME,
+        "action": None,
+        "feedback_type": feedback_type,
+        "source_ip": source_ip,
+        "reported_domain": _first(fields, "reported-domain"),
+        "arrival_date": arrival_date,
+        "diagnostic": view.body_before_original.strip() or None,
+        "reporting_mta": _first(fields, "reporting-mta"),
+    }
+    if not recipients:
+        return [view.record(recipient=None, **common)]
+    return [view.record(recipient=r, **common) for r in recipients]
+
+
+def _recipients_from_original(view: MessageView) -> list[str]:
+    original = view.original
+    if original is None:
+        return []
+    for name in _ORIGINAL_RECIPIENT_HEADERS:
+        found = find_addresses(header_text(original, name) or "")
+        if found:
+            return found[:1] if name != "To" else found
+    return []
+
+
+def _first(fields: dict[str, list[str]], name: str) -> str | None:
+    values = fields.get(name)
+    return values[0] if values else None

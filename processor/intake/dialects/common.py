@@ -1,0 +1,147 @@
+"""Building blocks for dialect parsers: find recipients and their reasons in bounce text.
+
+Most non-standard bounces say, in some language, "these addresses failed, because ...":
+an address on a line, then the remote server's reply or a sentence. The helpers here
+cut such text into (recipient, diagnostic) pairs so that a dialect parser only needs to
+know where its MTA's report starts and ends, and how it marks recipients.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from processor.intake.record import BounceRecord
+from processor.intake.text import find_addresses, find_reply_code, find_status, is_system_address
+from processor.intake.view import MessageView
+
+MAX_DIAGNOSTIC_LINES = 12
+
+_QUOTED_HEADER_LINE = re.compile(
+    r"^\s*(?:Message-ID|Message-Id|In-Reply-To|References|Return-Path|Received|From|Sender|"
+    r"Reply-To|Envelope-From|X-[\w-]+|DKIM-Signature|Authentication-Results|Date):",
+    re.IGNORECASE,
+)
+_URL = re.compile(r"(?:https?|mailto):\S+", re.IGNORECASE)
+_REMOTE_HOST = re.compile(
+    r"\b(?:host|remote host|server|mx|mail server|by)\s+\[?([A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z0-9\-]+)\]?"
+    r"(?:\s*\[[\d.:a-fA-F]+\])?\s*(?:said|says|replied|responded|\[|:|\()",
+    re.IGNORECASE,
+)
+
+
+def candidate_recipients(view: MessageView, text: str) -> list[str]:
+    """Addresses in ``text`` that can be failed recipients (not the bounce's own parties)."""
+    excluded = view.sender_addresses
+    found = []
+    for line in text.split("\n"):
+        if _QUOTED_HEADER_LINE.match(line):
+            continue
+        for address in find_addresses(_URL.sub(" ", line)):
+            if address not in excluded and not is_system_address(address) and address not in found:
+                found.append(address)
+    return found
+
+
+def recipient_blocks(
+    view: MessageView, text: str, *, recipients: Iterable[str] | None = None
+) -> list[tuple[str, str]]:
+    """(recipient, the text about it) for every failed recipient named in ``text``.
+
+    The text about a recipient runs from the line naming it to the line naming the next
+    one (at most :data:`MAX_DIAGNOSTIC_LINES` lines, stopping at a second blank line).
+    """
+    wanted = list(recipients) if recipients is not None else candidate_recipients(view, text)
+    if not wanted:
+        return []
+    lines = text.split("\n")
+    first_line_of: dict[str, int] = {}
+    for number, line in enumerate(lines):
+        if _QUOTED_HEADER_LINE.match(line):
+            continue
+        lowered = line.lower()
+        for address in wanted:
+            if address not in first_line_of and address in lowered:
+                first_line_of[address] = number
+    starts = sorted(set(first_line_of.values()))
+    blocks = []
+    for address in wanted:
+        start = first_line_of.get(address)
+        if start is None:
+            blocks.append((address, ""))
+            continue
+        later = [s for s in starts if s > start]
+        end = min(later[0] if later else len(lines), start + MAX_DIAGNOSTIC_LINES)
+        chunk: list[str] = []
+        blanks = 0
+        for line in lines[start:end]:
+            if not line.strip():
+                blanks += 1
+                if blanks >= 2 and any(c.strip() for c in chunk[1:]):
+                    break
+                continue
+            blanks = 0
+            chunk.append(line.strip())
+        blocks.append((address, "\n".join(chunk)))
+    return blocks
+
+
+def reason_lines(text: str) -> str:
+    """The lines of ``text`` that carry an SMTP reply or an enhanced status, joined."""
+    keep = [line.strip() for line in text.split("\n") if find_status(line) or find_reply_code(line)]
+    return "\n".join(keep)
+
+
+def remote_host(text: str) -> str | None:
+    """The remote MTA named in a diagnostic (``host mx.example.com said: ...``)."""
+    match = _REMOTE_HOST.search(text)
+    return match.group(1).lower().rstrip(".") if match else None
+
+
+def records_from_blocks(
+    view: MessageView,
+    blocks: list[tuple[str, str]],
+    *,
+    dialect: str,
+    fallback_diagnostic: str | None = None,
+    **fields: object,
+) -> list[BounceRecord]:
+    """One failed-recipient record per block; blocks without a reason share the fallback."""
+    records = []
+    for recipient, block in blocks:
+        diagnostic = _strip_recipient_only_line(block, recipient)
+        if not (find_status(diagnostic) or find_reply_code(diagnostic)) and fallback_diagnostic:
+            diagnostic = (
+                (diagnostic + "\n" + fallback_diagnostic).strip()
+                if diagnostic
+                else fallback_diagnostic
+            )
+        values: dict[str, object] = {"remote_mta": remote_host(diagnostic or "")}
+        values.update(fields)
+        records.append(
+            view.record(
+                recipient=recipient, dialect=dialect, diagnostic=diagnostic or None, **values
+            )  # type: ignore[arg-type]
+        )
+    return records
+
+
+def _strip_recipient_only_line(block: str, recipient: str) -> str:
+    lines = block.split("\n")
+    if lines and lines[0].strip(" <>:,.\t\"'-*").lower() in {recipient, f"rcpt to: {recipient}"}:
+        lines = lines[1:]
+    return "\n".join(lines).strip()
+
+
+def section(
+    text: str, start: re.Pattern[str] | str, end: re.Pattern[str] | str | None = None
+) -> str:
+    """The part of ``text`` after the first ``start`` match and before the next ``end``."""
+    start_match = re.search(start, text) if isinstance(start, str) else start.search(text)
+    if start_match is None:
+        return ""
+    rest = text[start_match.end() :]
+    if end is None:
+        return rest
+    end_match = re.search(end, rest) if isinstance(end, str) else end.search(rest)
+    return rest[: end_match.start()] if end_match else rest

@@ -1,0 +1,74 @@
+"""The fallback for bounce bodies no dialect claims: recipients plus whatever reason is there.
+
+It finds the failed recipients (``X-Failed-Recipients``, else addresses named in the
+body that are not the bounce's own parties, else the returned original's To) and, for
+each, the SMTP reply, enhanced status and sentence near it. It only runs on messages
+that look like a bounce, so it never turns ordinary mail into failures.
+"""
+
+from __future__ import annotations
+
+import re
+
+from processor.intake.dialects.common import reason_lines, recipient_blocks, records_from_blocks
+from processor.intake.record import BounceRecord
+from processor.intake.text import find_addresses
+from processor.intake.view import MessageView
+
+NAME = "generic"
+
+_BOUNCE_SENDER = re.compile(
+    r"mailer-daemon|postmaster|mail delivery|mail administrator|mail system|"
+    r"delivery subsystem|mdaemon|mailer_daemon|bounce",
+    re.IGNORECASE,
+)
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|undelivered|delivery (?:status|failure|failed|problem|notification|report)|"
+    r"returned mail|return(?:ed|ing) (?:mail|message)|failure notice|non.?deliver|"
+    r"could not (?:be )?deliver|delivery has failed|mail delivery failed|not delivered|"
+    r"rejected|bounce|unzustellbar|nicht zugestellt|non remis|no entregado|"
+    r"non recapitabile|配信|不達|未達|エラー|失敗|error",
+    re.IGNORECASE,
+)
+_REASON_SENTENCE = re.compile(
+    r"[^\n]*\b(?:unknown|not exist|no such|invalid|reject|refused|denied|blocked|full|quota|"
+    r"over ?quota|disabled|suspended|inactive|expired|timed? ?out|too (?:large|big)|"
+    r"exceed|not found|unrouteable|unroutable|no mailbox|does not|doesn't|couldn't|"
+    r"could not|unable|failed|failure|spam|blacklist|blocklist|policy|temporar)[^\n]*",
+    re.IGNORECASE,
+)
+
+
+def looks_like_bounce(view: MessageView) -> bool:
+    """True when the sender, subject or headers say this is a delivery report."""
+    if view.message.get("X-Failed-Recipients") is not None:
+        return True
+    if view.content_type == "multipart/report":
+        return True
+    return bool(_BOUNCE_SENDER.search(view.from_header)) or bool(
+        _BOUNCE_SUBJECT.search(view.subject)
+    )
+
+
+def matches(view: MessageView) -> bool:
+    return looks_like_bounce(view)
+
+
+def parse(view: MessageView) -> list[BounceRecord]:
+    text = view.body_before_original
+    failed_header = find_addresses(view.header("X-Failed-Recipients") or "")
+    blocks = recipient_blocks(view, text, recipients=failed_header or None)
+    if not blocks and view.original_recipients:
+        blocks = recipient_blocks(view, text, recipients=view.original_recipients[:1])
+    if not blocks:
+        return []
+    return records_from_blocks(view, blocks, dialect=NAME, fallback_diagnostic=reason_text(text))
+
+
+def reason_text(text: str) -> str | None:
+    """The lines of a bounce body that explain the failure: codes first, else sentences."""
+    with_codes = reason_lines(text)
+    if with_codes:
+        return with_codes
+    sentences = [m.group(0).strip() for m in _REASON_SENTENCE.finditer(text)]
+    return "\n".join(sentences[:3]) or None

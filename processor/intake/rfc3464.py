@@ -1,0 +1,154 @@
+"""RFC 3464 delivery status notifications (``multipart/report; report-type=delivery-status``).
+
+Reads the per-message fields (Reporting-MTA, Arrival-Date) and every per-recipient block
+(Final-Recipient, Original-Recipient, Action, Status, Diagnostic-Code, Remote-MTA,
+Last-Attempt-Date). The field reader is tolerant: blocks need not be separated by blank
+lines, fields may be folded, and the same reader serves DSN fields quoted in a plain-text
+body by MTAs that do not build a proper ``multipart/report``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from processor.intake.record import BounceRecord, RecordKind
+from processor.intake.text import clean_status, find_addresses, parse_date
+from processor.intake.view import MessageView
+
+NAME = "rfc3464"
+
+_FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9\-]*)[ \t]*:[ \t]*(.*)$")
+_RECIPIENT_FIELDS = frozenset({"final-recipient", "original-recipient", "x-actual-recipient"})
+_BLOCK_START = frozenset({"final-recipient", "original-recipient"})
+_SUCCESS_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
+_MESSAGE_FIELDS = frozenset(
+    {
+        "reporting-mta",
+        "arrival-date",
+        "received-from-mta",
+        "original-envelope-id",
+        "x-postfix-queue-id",
+        "x-postfix-sender",
+        "dsn-gateway",
+    }
+)
+_DSN_FIELD_IN_TEXT = re.compile(
+    r"^\s*(?:Final|Original)-Recipient\s*:", re.IGNORECASE | re.MULTILINE
+)
+
+
+def read_fields(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """Per-message fields and per-recipient blocks of a delivery-status body.
+
+    A new recipient block starts at a blank line, or at a recipient field when the
+    current block already has one (some MTAs forget the blank line).
+    """
+    message_fields: dict[str, str] = {}
+    blocks: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    last_name: str | None = None
+
+    def close() -> None:
+        nonlocal current
+        if current:
+            if current.keys() & _RECIPIENT_FIELDS or "action" in current or "status" in current:
+                blocks.append(current)
+            else:
+                for name, value in current.items():
+                    message_fields.setdefault(name, value)
+        current = {}
+
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if not line.strip():
+            close()
+            last_name = None
+            continue
+        if line[0] in " \t" and last_name is not None:
+            current[last_name] += " " + line.strip()
+            continue
+        match = _FIELD.match(line)
+        if match is None:
+            last_name = None
+            continue
+        name, value = match.group(1).lower(), match.group(2).strip()
+        if name in _BLOCK_START and current.keys() & {"final-recipient", name}:
+            close()
+        if name in _MESSAGE_FIELDS and not current.keys() & _RECIPIENT_FIELDS:
+            message_fields.setdefault(name, value)
+            last_name = None
+            continue
+        if name in current:
+            last_name = None
+            continue
+        current[name] = value
+        last_name = name
+    close()
+    return message_fields, blocks
+
+
+def has_dsn_fields(text: str) -> bool:
+    """True when ``text`` quotes RFC 3464 recipient fields (a report in a text body)."""
+    return _DSN_FIELD_IN_TEXT.search(text) is not None
+
+
+def _type_and_value(value: str | None) -> tuple[str | None, str | None]:
+    """``smtp; 550 ...`` to ``("smtp", "550 ...")``; a value without a type stays whole."""
+    if not value:
+        return None, None
+    kind, separator, rest = value.partition(";")
+    if separator and re.fullmatch(r"[A-Za-z][A-Za-z0-9\-]{0,19}", kind.strip()):
+        return kind.strip().lower(), rest.strip() or None
+    return None, value.strip() or None
+
+
+def records_from_fields(view: MessageView, text: str, *, dialect: str = NAME) -> list[BounceRecord]:
+    """One record per recipient block of a delivery-status body."""
+    message_fields, blocks = read_fields(text)
+    reporting_mta = _type_and_value(message_fields.get("reporting-mta"))[1]
+    arrival_date = parse_date(message_fields.get("arrival-date"))
+    records = []
+    for block in blocks:
+        recipient = _recipient(block)
+        if recipient is None:
+            continue
+        action = (block.get("action") or "").split()[0].lower() if block.get("action") else None
+        diagnostic_type, diagnostic = _type_and_value(block.get("diagnostic-code"))
+        status = clean_status(block.get("status"))
+        kind = RecordKind.DELIVERED if action in _SUCCESS_ACTIONS else RecordKind.DSN
+        if kind is RecordKind.DSN and action is None and status and status.startswith("2."):
+            kind = RecordKind.DELIVERED
+        original_recipient = _type_and_value(block.get("original-recipient"))[1]
+        records.append(
+            view.record(
+                recipient=recipient,
+                kind=kind,
+                dialect=dialect,
+                action=action,
+                status=status,
+                diagnostic=diagnostic,
+                diagnostic_type=diagnostic_type,
+                original_recipient=(find_addresses(original_recipient or "") or [None])[0],
+                remote_mta=_type_and_value(block.get("remote-mta"))[1],
+                reporting_mta=reporting_mta,
+                arrival_date=arrival_date,
+                last_attempt_date=parse_date(block.get("last-attempt-date")),
+            )
+        )
+    return records
+
+
+def _recipient(block: dict[str, str]) -> str | None:
+    for name in ("final-recipient", "original-recipient", "x-actual-recipient"):
+        addresses = find_addresses(_type_and_value(block.get(name))[1] or "")
+        if addresses:
+            return addresses[0]
+    return None
+
+
+def matches(view: MessageView) -> bool:
+    return view.delivery_status_text is not None
+
+
+def parse(view: MessageView) -> list[BounceRecord]:
+    text = view.delivery_status_text
+    return records_from_fields(view, text) if text else []

@@ -1,0 +1,127 @@
+"""Synchronous SMTP rejection records, as logged by the sending MTA (JSON objects).
+
+Required: ``recipient`` and ``diagnostic`` (the server's reply text). Optional:
+``smtp_code``, ``enhanced_status``, ``mx``, ``sending_ip``, ``timestamp`` (ISO 8601,
+RFC 5322 or Unix seconds) and ``message_id``. Every other key is passed through as
+metadata. A reply code or enhanced status missing from the record is read out of the
+diagnostic text.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from processor.intake.record import BounceRecord, ParseError, ParseResult, RecordKind
+from processor.intake.text import (
+    clean_status,
+    find_reply_code,
+    find_status,
+    first_line,
+    normalize_address,
+    parse_date,
+)
+
+NAME = "smtp_record"
+
+_KNOWN_KEYS = frozenset(
+    {
+        "recipient",
+        "diagnostic",
+        "smtp_code",
+        "enhanced_status",
+        "mx",
+        "sending_ip",
+        "timestamp",
+        "message_id",
+    }
+)
+
+
+def parse_smtp_record(obj: Any) -> ParseResult:
+    """One SMTP rejection record to a result with one record, or a clear error."""
+    if not isinstance(obj, dict):
+        return _error("bad_record", f"an SMTP record is a JSON object, not {type(obj).__name__}")
+    missing = [key for key in ("recipient", "diagnostic") if not obj.get(key)]
+    if missing:
+        return _error("missing_field", f"SMTP record lacks required field(s): {', '.join(missing)}")
+    recipient = normalize_address(str(obj["recipient"]))
+    if recipient is None:
+        return _error("bad_recipient", f"not an e-mail address: {str(obj['recipient'])[:200]!r}")
+    diagnostic = str(obj["diagnostic"])
+    smtp_code = _reply_code(obj.get("smtp_code"))
+    if smtp_code is None:
+        smtp_code = find_reply_code(diagnostic)
+    status = clean_status(str(obj["enhanced_status"])) if obj.get("enhanced_status") else None
+    if status is None:
+        status = find_status(diagnostic)
+    timestamp = _timestamp(obj.get("timestamp"))
+    record = BounceRecord(
+        kind=RecordKind.SMTP,
+        recipient=recipient,
+        action="failed",
+        status=status,
+        smtp_code=smtp_code,
+        diagnostic=first_line(diagnostic),
+        diagnostic_type="smtp",
+        dialect=NAME,
+        remote_mta=_text(obj.get("mx")),
+        mx=_text(obj.get("mx")),
+        sending_ip=_text(obj.get("sending_ip")),
+        original_message_id=_text(obj.get("message_id")),
+        last_attempt_date=timestamp,
+        event_time=timestamp,
+        metadata={
+            str(key): value if isinstance(value, str) else json.dumps(value, default=str)
+            for key, value in obj.items()
+            if key not in _KNOWN_KEYS
+        },
+    )
+    return ParseResult(records=[record])
+
+
+def parse_json(data: bytes) -> ParseResult:
+    """Bytes holding one JSON object to a result (``bad_json`` when they do not)."""
+    try:
+        obj = json.loads(data.decode("utf-8", errors="replace"))
+    except (ValueError, RecursionError) as exc:
+        return _error("bad_json", f"not valid JSON: {exc}")
+    return parse_smtp_record(obj)
+
+
+def _reply_code(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        code = int(str(value).strip()[:3]) if value is not None and str(value).strip() else None
+    except ValueError:
+        return None
+    return code if code is not None and 200 <= code <= 599 else None
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        try:
+            seconds = value / 1000 if value > 1e11 else value
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    text = str(value).strip()
+    if text.replace(".", "", 1).isdigit():
+        return _timestamp(float(text))
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return parse_date(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _text(value: Any) -> str | None:
+    return str(value).strip() or None if value is not None else None
+
+
+def _error(error_class: str, message: str) -> ParseResult:
+    return ParseResult(error=ParseError(error_class=error_class, message=message))

@@ -1,0 +1,216 @@
+"""Small, pure text helpers shared by every intake format and dialect.
+
+Reading addresses, SMTP reply codes, RFC 3463 enhanced status codes and dates out of
+free text, decoding MIME header words and MIME parts to ``str`` whatever their charset or
+transfer encoding. Nothing here knows about one particular MTA.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import UTC, datetime
+from email.header import decode_header, make_header
+from email.message import Message
+from email.utils import parsedate_to_datetime
+
+# -- addresses -------------------------------------------------------------------------
+
+_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]+@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)*"
+    r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
+)
+_NON_RECIPIENT_LOCAL_PARTS = frozenset(
+    {"mailer-daemon", "postmaster", "mailerdaemon", "mail-daemon", "double-bounce"}
+)
+
+
+def find_addresses(text: str) -> list[str]:
+    """Every e-mail address in ``text``, in order, normalised, without duplicates."""
+    seen: dict[str, None] = {}
+    for match in _ADDRESS.finditer(text):
+        address = normalize_address(match.group(0))
+        if address and "@" in address and "." in address.rsplit("@", 1)[1]:
+            seen.setdefault(address, None)
+    return list(seen)
+
+
+def normalize_address(value: str | None) -> str | None:
+    """Lower-case an address and strip ``<>``, quotes, ``rfc822;`` and a trailing dot."""
+    if not value:
+        return None
+    text = value.strip()
+    if ";" in text:
+        kind, _, rest = text.partition(";")
+        if kind.strip().lower() in {"rfc822", "rfc-822", "x-unknown", "unknown", "utf-8"}:
+            text = rest.strip()
+    match = _ADDRESS.search(text)
+    if match is None:
+        return None
+    address = match.group(0).strip(".'\"").lower()
+    local, _, domain = address.partition("@")
+    if not local or not domain:
+        return None
+    return address
+
+
+def is_system_address(address: str) -> bool:
+    """True for MAILER-DAEMON, postmaster and the like: never the failed recipient."""
+    return address.split("@", 1)[0] in _NON_RECIPIENT_LOCAL_PARTS
+
+
+# -- SMTP reply codes and enhanced status codes ----------------------------------------
+
+_STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
+_FAILURE_STATUS = re.compile(r"(?<![\d.])([45])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
+_REPLY_THEN_STATUS = re.compile(
+    r"(?<![\d.])([45][0-5]\d)[\s\-]+['\"(#]?([45]\.\d{1,3}\.\d{1,3})(?![\d]|\.\d)"
+)
+_REPLY_CODE = re.compile(r"(?:^|(?<=[\s:;(\[\"'<=#]))([45][0-5]\d)(?=[\s\-:.,)\]\"']|$)")
+
+
+def find_status(text: str | None, *, failure_only: bool = True) -> str | None:
+    """The best enhanced status code in ``text``.
+
+    A code right after a reply code (``550 5.1.1``, ``550-'5.7.1``) is preferred over
+    one elsewhere, as it is the receiving server's own verdict.
+    """
+    if not text:
+        return None
+    paired = _REPLY_THEN_STATUS.search(text)
+    if paired is not None:
+        return paired.group(2)
+    match = (_FAILURE_STATUS if failure_only else _STATUS).search(text)
+    return ".".join(match.groups()) if match else None
+
+
+def find_reply_code(text: str | None) -> int | None:
+    """The SMTP reply code in ``text``: one paired with a status, else the first one."""
+    if not text:
+        return None
+    paired = _REPLY_THEN_STATUS.search(text)
+    if paired is not None:
+        return int(paired.group(1))
+    match = _REPLY_CODE.search(text)
+    return int(match.group(1)) if match else None
+
+
+def is_generic_status(status: str | None) -> bool:
+    """``5.0.0`` / ``4.0.0``: says nothing beyond permanent or temporary."""
+    return status is None or status.endswith(".0.0")
+
+
+def clean_status(value: str | None) -> str | None:
+    """The ``x.y.z`` code of a ``Status:`` field value (``5.0.0 (permanent failure)``)."""
+    if not value:
+        return None
+    match = _STATUS.search(value)
+    return ".".join(match.groups()) if match else None
+
+
+def best_status(field_status: str | None, diagnostic: str | None) -> str | None:
+    """The reported ``Status``, unless generic while the diagnostic says more."""
+    from_diagnostic = find_status(diagnostic)
+    if field_status is None:
+        return from_diagnostic
+    if (
+        is_generic_status(field_status)
+        and from_diagnostic is not None
+        and from_diagnostic[0] == field_status[0]
+        and not is_generic_status(from_diagnostic)
+    ):
+        return from_diagnostic
+    return field_status
+
+
+# -- dates -----------------------------------------------------------------------------
+
+
+def parse_date(value: str | None) -> datetime | None:
+    """An RFC 5322 date (as in DSN fields and Date headers), timezone-aware, or None."""
+    if not value:
+        return None
+    text = " ".join(value.split())
+    try:
+        parsed = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+# -- headers and MIME parts ------------------------------------------------------------
+
+
+def header_text(message: Message, name: str) -> str | None:
+    """A header decoded to ``str`` (RFC 2047 words, any charset), unfolded, or None."""
+    raw = message.get(name)
+    if raw is None:
+        return None
+    return decode_words(str(raw) if not isinstance(raw, str) else raw)
+
+
+def decode_words(raw: str) -> str:
+    """Decode RFC 2047 encoded words; undecodable input comes back as it was."""
+    text = raw
+    if "=?" in raw:
+        try:
+            text = str(make_header(decode_header(raw)))
+        except (LookupError, UnicodeError, ValueError, AssertionError):
+            text = raw
+    return " ".join(text.split())
+
+
+def decode_bytes(data: bytes, charset: str | None) -> str:
+    """Bytes to ``str`` in the declared charset, falling back to UTF-8 then Latin-1."""
+    for candidate in (charset, "utf-8"):
+        if not candidate:
+            continue
+        try:
+            return data.decode(_charset_alias(candidate))
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("latin-1")
+
+
+def _charset_alias(charset: str) -> str:
+    name = charset.strip().strip("\"'").lower()
+    return {"iso-2022-jp": "iso2022_jp_ext", "cp932": "cp932", "shift-jis": "cp932"}.get(
+        name, "cp932" if name in {"shift_jis", "sjis", "x-sjis"} else name
+    )
+
+
+def part_text(part: Message) -> str:
+    """The decoded body of a non-multipart part as ``str``; HTML reduced to text."""
+    payload = part.get_payload(decode=True)
+    if isinstance(payload, bytes):
+        text = decode_bytes(payload, part.get_content_charset())
+    else:
+        raw = part.get_payload()
+        text = raw if isinstance(raw, str) else ""
+    if part.get_content_subtype() == "html":
+        text = html_to_text(text)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.DOTALL | re.IGNORECASE)
+_BLOCK_TAG = re.compile(r"<\s*(br|/p|/div|/tr|/li|/h\d|p|div|tr|li)\b[^>]*>", re.IGNORECASE)
+
+
+def html_to_text(markup: str) -> str:
+    """Crude but safe HTML to text: block tags become newlines, entities decoded."""
+    text = _BLOCK_TAG.sub("\n", markup)
+    text = _TAG.sub(" ", text)
+    return html.unescape(text)
+
+
+def first_line(text: str | None, limit: int = 1000) -> str | None:
+    """``text`` collapsed to one line of at most ``limit`` characters, or None."""
+    if not text:
+        return None
+    collapsed = " ".join(text.split())
+    return collapsed[:limit] or None

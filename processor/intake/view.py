@@ -1,0 +1,319 @@
+"""A read-only view of one parsed e-mail, shared by every format and dialect parser.
+
+The view computes, once and lazily, what all parsers need: the decoded bounce headers,
+the leaf MIME parts (not descending into the returned original), the human-readable body
+text, the machine-readable report parts and the returned original message's headers.
+It also builds :class:`BounceRecord` objects with the common fields already filled in,
+so a dialect parser only says what is special about its MTA.
+"""
+
+from __future__ import annotations
+
+import email
+import re
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from email.message import Message
+from functools import cached_property
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from processor.intake.record import BounceRecord, RecordKind
+from processor.intake.text import (
+    best_status,
+    decode_bytes,
+    find_addresses,
+    find_reply_code,
+    first_line,
+    header_text,
+    normalize_address,
+    parse_date,
+    part_text,
+)
+
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+DEFAULT_CORRELATION_HEADERS = ("X-Delivery-Id", "X-Campaign-Id", "X-Mailer-Id")
+
+_REPORT_TYPES = frozenset(
+    {
+        "delivery-status",
+        "global-delivery-status",
+        "x-delivery-status",
+        "delivery-status-notification",
+    }
+)
+_HEADER_PARTS = frozenset({"rfc822-headers", "global-headers", "rfc822-header"})
+
+# Lines after which a non-MIME bounce quotes the original message.
+_ORIGINAL_MARKER = re.compile(
+    r"^[ \t>|-]*(?:"
+    r"-+ ?(?:This is a copy of|Original message|Below this line is a copy|Undelivered message)"
+    r"|[-=]+ ?(?:original message|the original message|returned message|undelivered message)"
+    r"|(?:-+ ?)?(?:Original message headers|Original Message Headers)"
+    r"|------ This is a copy of the message"
+    r"|--- Below this line is a copy of the message"
+    r"|-+\s*Original message follows"
+    r"|-+\s*The header of the original message"
+    r"|-+\s*Unsent message below"
+    r"|-+\s*Returned mail follows"
+    r"|Content-Type: message/rfc822"
+    r"|The original message was received"
+    r").*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_HEADER_LINE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9\-]*): ", re.MULTILINE)
+_ORIGINAL_HEADERS = ("Message-ID", "From", "To", "Subject")
+
+
+class IntakeOptions(BaseModel):
+    """What a caller may configure about parsing."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0)
+    correlation_headers: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_CORRELATION_HEADERS)
+    )
+
+
+class MessageView:
+    """Lazily decoded facts about one message; cheap to build, each fact computed once."""
+
+    def __init__(self, message: Message, options: IntakeOptions) -> None:
+        self.message = message
+        self.options = options
+
+    # -- the bounce's own headers --------------------------------------------------------
+
+    def header(self, name: str) -> str | None:
+        return header_text(self.message, name)
+
+    @cached_property
+    def subject(self) -> str:
+        return self.header("Subject") or ""
+
+    @cached_property
+    def from_header(self) -> str:
+        return self.header("From") or ""
+
+    @cached_property
+    def from_address(self) -> str | None:
+        return normalize_address(self.from_header)
+
+    @cached_property
+    def to_addresses(self) -> frozenset[str]:
+        return frozenset(find_addresses(self.header("To") or ""))
+
+    @cached_property
+    def date(self) -> datetime | None:
+        return parse_date(self.header("Date"))
+
+    @cached_property
+    def content_type(self) -> str:
+        return self.message.get_content_type()
+
+    # -- parts ---------------------------------------------------------------------------
+
+    @cached_property
+    def leaf_parts(self) -> list[Message]:
+        """Leaf parts in order; the inside of attached messages is not descended into."""
+        return list(_leaves(self.message))
+
+    def parts_of_type(
+        self, maintype: str, subtypes: Sequence[str] | frozenset[str]
+    ) -> list[Message]:
+        return [
+            part
+            for part in self.leaf_parts
+            if part.get_content_maintype() == maintype and part.get_content_subtype() in subtypes
+        ]
+
+    @cached_property
+    def delivery_status_text(self) -> str | None:
+        """The text of a ``message/delivery-status`` part, however the parser stored it."""
+        for part in self.leaf_parts:
+            if part.get_content_subtype() in _REPORT_TYPES and part.get_content_maintype() in {
+                "message",
+                "text",
+            }:
+                return report_part_text(part)
+        return None
+
+    @cached_property
+    def feedback_report_text(self) -> str | None:
+        for part in self.leaf_parts:
+            if part.get_content_subtype() == "feedback-report":
+                return report_part_text(part)
+        return None
+
+    @cached_property
+    def body_text(self) -> str:
+        """The human-readable text of the bounce (plain text preferred), before the original."""
+        plain: list[str] = []
+        rich: list[str] = []
+        skipped = _REPORT_TYPES | _HEADER_PARTS | {"feedback-report"}
+        for part in self.leaf_parts:
+            if part.get_content_maintype() != "text" or part.get_content_subtype() in skipped:
+                continue
+            if part.get_filename() and (plain or rich):
+                continue
+            text = part_text(part)
+            (rich if part.get_content_subtype() == "html" else plain).append(text)
+        chosen = plain if any(t.strip() for t in plain) else rich
+        return "\n".join(chosen)
+
+    @cached_property
+    def body_before_original(self) -> str:
+        """:attr:`body_text` cut at the line that introduces a quoted original message."""
+        match = _ORIGINAL_MARKER.search(self.body_text)
+        return self.body_text[: match.start()] if match else self.body_text
+
+    @cached_property
+    def original(self) -> Message | None:
+        """The returned original message (or just its headers), if the bounce has one."""
+        for part in self.leaf_parts:
+            maintype, subtype = part.get_content_maintype(), part.get_content_subtype()
+            if maintype == "message" and subtype in {"rfc822", "global", "partial"}:
+                payload = part.get_payload()
+                if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+                    return payload[0]
+                if isinstance(payload, str) and payload.strip():
+                    return email.message_from_string(payload.lstrip())
+            if subtype in _HEADER_PARTS:
+                return email.message_from_string(report_part_text(part).lstrip())
+        return self._inline_original
+
+    @cached_property
+    def _inline_original(self) -> Message | None:
+        match = _ORIGINAL_MARKER.search(self.body_text)
+        if match is None:
+            return None
+        rest = self.body_text[match.end() :]
+        first_header = _HEADER_LINE.search(rest)
+        if first_header is None or rest[: first_header.start()].strip(" \n>-|") not in {""}:
+            if first_header is None or first_header.start() > 400:
+                return None
+        return email.message_from_string(rest[first_header.start() :].replace("\n>", "\n"))
+
+    @cached_property
+    def original_fields(self) -> dict[str, Any]:
+        """Message-ID, From, To, Subject and correlation headers of the original."""
+        original = self.original
+        if original is None:
+            return {}
+        fields: dict[str, Any] = {
+            "original_message_id": first_line(header_text(original, "Message-ID")),
+            "original_from": first_line(header_text(original, "From")),
+            "original_to": first_line(header_text(original, "To")),
+            "original_subject": first_line(header_text(original, "Subject")),
+        }
+        correlation = {}
+        for name in self.options.correlation_headers:
+            value = header_text(original, name)
+            if value:
+                correlation[name] = value
+        if correlation:
+            fields["correlation"] = correlation
+        return {key: value for key, value in fields.items() if value}
+
+    @cached_property
+    def original_recipients(self) -> list[str]:
+        """Addresses the original was sent to (its To header), for bounces that omit them."""
+        original = self.original
+        if original is None:
+            return []
+        return find_addresses(header_text(original, "To") or "")
+
+    @cached_property
+    def sender_addresses(self) -> frozenset[str]:
+        """Addresses that are the bounce's own parties, never the failed recipient."""
+        addresses = set(self.to_addresses)
+        if self.from_address:
+            addresses.add(self.from_address)
+        original = self.original
+        if original is not None:
+            for name in ("From", "Return-Path", "Sender", "Reply-To"):
+                addresses.update(find_addresses(header_text(original, name) or ""))
+        return frozenset(addresses)
+
+    # -- building records ------------------------------------------------------------------
+
+    def record(
+        self,
+        *,
+        recipient: str | None,
+        dialect: str,
+        kind: RecordKind = RecordKind.DSN,
+        diagnostic: str | None = None,
+        status: str | None = None,
+        smtp_code: int | None = None,
+        action: str | None = "failed",
+        **fields: Any,
+    ) -> BounceRecord:
+        """A record with the shared fields filled in; explicit ``fields`` win."""
+        diagnostic = first_line(diagnostic)
+        if kind in {RecordKind.DSN, RecordKind.DELIVERED}:
+            status = best_status(status, diagnostic)
+            if smtp_code is None:
+                smtp_code = find_reply_code(diagnostic)
+        values: dict[str, Any] = {
+            "kind": kind,
+            "recipient": normalize_address(recipient),
+            "action": action,
+            "status": status,
+            "smtp_code": smtp_code,
+            "diagnostic": diagnostic,
+            "dialect": dialect,
+            "bounce_from": first_line(self.from_header),
+            "bounce_subject": first_line(self.subject),
+            **self.original_fields,
+        }
+        values.update({key: value for key, value in fields.items() if value is not None})
+        if values.get("event_time") is None:
+            values["event_time"] = (
+                values.get("last_attempt_date") or values.get("arrival_date") or self.date
+            )
+        return BounceRecord(**values)
+
+
+def report_part_text(part: Message) -> str:
+    """The raw text of a report part (``message/delivery-status``, ``feedback-report``...).
+
+    The stdlib stores ``message/*`` report parts as a list of header blocks; they are
+    turned back into text so that one field reader serves all shapes.
+    """
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        blocks = []
+        for block in payload:
+            if isinstance(block, Message):
+                lines = [f"{name}: {_header_str(value)}" for name, value in block.items()]
+                body = block.get_payload()
+                if isinstance(body, str) and body.strip():
+                    lines.append(body)
+                blocks.append("\n".join(lines))
+        return "\n\n".join(blocks)
+    data = part.get_payload(decode=True)
+    if isinstance(data, bytes):
+        return decode_bytes(data, part.get_content_charset()).replace("\r\n", "\n")
+    return payload if isinstance(payload, str) else ""
+
+
+def _header_str(value: Any) -> str:
+    return " ".join(str(value).split())
+
+
+def _leaves(message: Message) -> Iterator[Message]:
+    if message.is_multipart():
+        payload = message.get_payload()
+        if message.get_content_maintype() == "message":
+            # message/rfc822, message/delivery-status: a leaf for our purposes
+            yield message
+            return
+        if isinstance(payload, list):
+            for part in payload:
+                if isinstance(part, Message):
+                    yield from _leaves(part)
+        return
+    yield message
