@@ -9,13 +9,12 @@ raises: every failure comes back as a :class:`ParseError` in the result.
 
 from __future__ import annotations
 
-import email
-from email import policy as email_policy
 from typing import Any
 
 from processor.intake import arf, autoreply, rfc3464, smtp_record
 from processor.intake.dialects import DIALECTS, FALLBACK
 from processor.intake.dialects.common import recipient_blocks, reason_lines
+from processor.intake.mime import read_message
 from processor.intake.record import BounceRecord, ParseError, ParseResult, RecordKind
 from processor.intake.smtp_record import parse_smtp_record
 from processor.intake.text import find_reply_code, find_status, is_generic_status
@@ -62,7 +61,7 @@ def parse(
 
 def parse_message(data: bytes, *, options: IntakeOptions | None = None) -> ParseResult:
     """Read one RFC 5322 message (a bounce, a feedback report or an auto-reply)."""
-    message = email.message_from_bytes(_normalize_newlines(data), policy=email_policy.compat32)
+    message = read_message(data)
     view = MessageView(message, options or _DEFAULT_OPTIONS)
     if not message.keys() and not message.get_payload():
         return _error("not_an_email", "no headers and no body")
@@ -135,12 +134,6 @@ def _enrich_from_body(view: MessageView, records: list[BounceRecord]) -> list[Bo
             update["smtp_code"] = find_reply_code(reason)
         enriched.append(record.model_copy(update=update))
     return enriched
-
-
-def _normalize_newlines(data: bytes) -> bytes:
-    if b"\r" not in data:
-        return data
-    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
 
 def _error(error_class: str, message: str) -> ParseResult:

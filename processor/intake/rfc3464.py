@@ -71,7 +71,7 @@ def read_fields(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
             last_name = None
             continue
         name, value = match.group(1).lower(), match.group(2).strip()
-        if name in _BLOCK_START and current.keys() & {"final-recipient", name}:
+        if name in _BLOCK_START and name in current:
             close()
         if name in _MESSAGE_FIELDS and not current.keys() & _RECIPIENT_FIELDS:
             message_fields.setdefault(name, value)

@@ -157,6 +157,8 @@ def header_text(message: Message, name: str) -> str | None:
 def decode_words(raw: str) -> str:
     """Decode RFC 2047 encoded words; undecodable input comes back as it was."""
     text = raw
+    if any("\udc80" <= char <= "\udcff" for char in raw):  # raw 8-bit header bytes
+        text = raw = decode_bytes(raw.encode("ascii", "surrogateescape"), None)
     if "=?" in raw:
         try:
             text = str(make_header(decode_header(raw)))
@@ -167,7 +169,9 @@ def decode_words(raw: str) -> str:
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
     """Bytes to ``str`` in the declared charset, falling back to UTF-8 then Latin-1."""
-    for candidate in (charset, "utf-8"):
+    if charset is None and b"\x1b$" in data:  # undeclared ISO-2022-JP
+        charset = "iso-2022-jp"
+    for candidate in (charset, "utf-8", "cp932" if charset is None else None):
         if not candidate:
             continue
         try:

@@ -58,7 +58,6 @@ _ORIGINAL_MARKER = re.compile(
     r"|-+\s*Unsent message below"
     r"|-+\s*Returned mail follows"
     r"|Content-Type: message/rfc822"
-    r"|The original message was received"
     r").*$",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -154,6 +153,9 @@ class MessageView:
         rich: list[str] = []
         skipped = _REPORT_TYPES | _HEADER_PARTS | {"feedback-report"}
         for part in self.leaf_parts:
+            if part.get_content_maintype() == "multipart":  # broken: no usable boundary
+                plain.append(part_text(part))
+                continue
             if part.get_content_maintype() != "text" or part.get_content_subtype() in skipped:
                 continue
             if part.get_filename() and (plain or rich):
@@ -257,6 +259,8 @@ class MessageView:
             status = best_status(status, diagnostic)
             if smtp_code is None:
                 smtp_code = find_reply_code(diagnostic)
+            if status is None and kind is RecordKind.DSN:
+                status = implied_status(smtp_code, action)
         values: dict[str, Any] = {
             "kind": kind,
             "recipient": normalize_address(recipient),
@@ -275,6 +279,21 @@ class MessageView:
                 values.get("last_attempt_date") or values.get("arrival_date") or self.date
             )
         return BounceRecord(**values)
+
+
+def implied_status(smtp_code: int | None, action: str | None) -> str | None:
+    """The RFC 3463 class (``5.0.0`` / ``4.0.0``) of a failure that states no status.
+
+    The class is known even when the detail is not: a 4xx/5xx reply code says it, else
+    the RFC 3464 action does (``failed`` is permanent, ``delayed`` transient).
+    """
+    if smtp_code is not None and smtp_code // 100 in {4, 5}:
+        return f"{smtp_code // 100}.0.0"
+    if action == "failed":
+        return "5.0.0"
+    if action == "delayed":
+        return "4.0.0"
+    return None
 
 
 def report_part_text(part: Message) -> str:

@@ -26,9 +26,13 @@ class Dialect(Protocol):
 
 
 from processor.intake.dialects import (  # noqa: E402
+    amazonses,
     generic,
 )
 
-DIALECTS: tuple[Dialect, ...] = ()
+# Tried in this order; the first that matches and finds recipients wins.
+DIALECTS: tuple[Dialect, ...] = (
+    amazonses,  # JSON notifications, checked first: unmistakable
+)
 
 FALLBACK: Dialect = generic

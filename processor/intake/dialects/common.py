@@ -19,7 +19,8 @@ MAX_DIAGNOSTIC_LINES = 12
 
 _QUOTED_HEADER_LINE = re.compile(
     r"^\s*(?:Message-ID|Message-Id|In-Reply-To|References|Return-Path|Received|From|Sender|"
-    r"Reply-To|Envelope-From|X-[\w-]+|DKIM-Signature|Authentication-Results|Date):",
+    r"Reply-To|Envelope-From|X-[\w-]+|DKIM-Signature|Authentication-Results|Date|To|Cc|"
+    r"Subject):",
     re.IGNORECASE,
 )
 _URL = re.compile(r"(?:https?|mailto):\S+", re.IGNORECASE)
@@ -33,14 +34,19 @@ _REMOTE_HOST = re.compile(
 def candidate_recipients(view: MessageView, text: str) -> list[str]:
     """Addresses in ``text`` that can be failed recipients (not the bounce's own parties)."""
     excluded = view.sender_addresses
-    found = []
+    found: list[str] = []
+    parties: list[str] = []
     for line in text.split("\n"):
         if _QUOTED_HEADER_LINE.match(line):
             continue
         for address in find_addresses(_URL.sub(" ", line)):
-            if address not in excluded and not is_system_address(address) and address not in found:
-                found.append(address)
-    return found
+            if is_system_address(address) or address == view.from_address:
+                continue
+            bucket = parties if address in excluded else found
+            if address not in bucket:
+                bucket.append(address)
+    # A bounce about a message one sent to oneself names the sender as the recipient.
+    return found or parties[:1]
 
 
 def recipient_blocks(

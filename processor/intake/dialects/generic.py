@@ -39,15 +39,25 @@ _REASON_SENTENCE = re.compile(
 )
 
 
+_BOUNCE_BODY = re.compile(
+    r"could not be delivered|couldn't be delivered|undeliverable|delivery (?:has )?failed|"
+    r"permanent(?:ly)? (?:error|fatal|failure)|(?:following|these) (?:addresses|recipients)|"
+    r"was not delivered|delivery to the following|not be delivered|unable to deliver|"
+    r"returned to sender|user unknown|mailbox (?:is )?(?:full|unavailable)|"
+    r"送信できませんでした|配信できませんでした|届きませんでした|宛先不明",
+    re.IGNORECASE,
+)
+
+
 def looks_like_bounce(view: MessageView) -> bool:
-    """True when the sender, subject or headers say this is a delivery report."""
+    """True when the sender, subject, headers or opening text say this is a delivery report."""
     if view.message.get("X-Failed-Recipients") is not None:
         return True
     if view.content_type == "multipart/report":
         return True
-    return bool(_BOUNCE_SENDER.search(view.from_header)) or bool(
-        _BOUNCE_SUBJECT.search(view.subject)
-    )
+    if _BOUNCE_SENDER.search(view.from_header) or _BOUNCE_SUBJECT.search(view.subject):
+        return True
+    return bool(_BOUNCE_BODY.search(view.body_before_original[:3000]))
 
 
 def matches(view: MessageView) -> bool:
