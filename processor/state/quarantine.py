@@ -1,0 +1,315 @@
+"""Quarantine state of one address and the pure policy functions that move it.
+
+``valid`` → ``with_errors`` → ``quarantined`` (or ``denylisted``) → back to ``valid`` on
+release. Everything is driven by event time: :func:`apply` takes a signal and the
+policy, :func:`release_due` takes a "now" chosen by the caller (the timer scan of the
+state stage). No function here reads the wall clock, touches a store or Kafka, or
+mutates its arguments; the same sequence of calls always gives the same states, so a
+replay equals the live run.
+
+Rules (the values are in ``rules/quarantine.yaml``):
+
+* **Address clock.** ``changed_at`` is the event time of the address's latest change
+  and never goes back. A signal is evaluated at its *effective time*
+  ``max(event_time, changed_at)``: a late (out-of-order) failure is handled as if it
+  arrived now, never rewriting history; its own time is kept in ``recent_errors``.
+* **Timers first.** Before a signal is evaluated, any timer transition due by its
+  effective time is applied (:func:`release_due`), stamped at the due time, not at the
+  signal's time. A timer scan that runs before the signal therefore changes nothing.
+* **Counting** (``action: count``, failure type in ``counting_failure_types``): if the
+  counter has lapsed (effective time ≥ ``errors_reset_at``) it restarts from 0; the
+  error counts when no counted error lies within ``min_spacing`` before it. After
+  counting, if the counter has reached the reason's ``quarantine_at``, the address is
+  quarantined for the reason's ``release_after`` (``None``: until removed). The
+  threshold is checked even when spacing kept the error from counting, so a
+  ``user_unknown`` always quarantines. A quarantined address that reaches a threshold
+  again keeps the later of the two release times (``None`` = never is the latest).
+  A denylisted address still counts errors but is never "downgraded" to quarantined.
+* **Denylisting** (``action: denylist``): the address is denylisted at once for the
+  reason's ``release_after``; a quarantine is replaced. A repeated complaint keeps the
+  later release time.
+* **Success** (a delivered report): when ``success_resets`` is on and the address is
+  ``with_errors``, a report whose own time is after ``last_error_at`` resets the
+  counter. It does nothing to a quarantined or denylisted address, nor when older than
+  the last counted error.
+* **Timers.** A quarantine or denylisting is released at ``release_at`` (back to
+  ``valid``, counter at 0). A ``with_errors`` counter lapses at ``errors_reset_at``
+  (``last_error_at + reset_after``), back to ``valid``.
+* **Recent errors.** A failure that changes the state (counted, or quarantining /
+  denylisting) is recorded as (reason, rule id, own event time); the last
+  ``keep_errors`` are kept, through resets and releases. A failure that changes nothing
+  (spaced out, ignored, duplicate complaint) writes nothing and emits nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from processor.qualify.result import Reason
+from processor.state.quarantine_policy import QuarantinePolicy, ReasonAction
+from processor.state.signal import AddressSignal
+
+
+class Status(StrEnum):
+    VALID = "valid"
+    WITH_ERRORS = "with_errors"
+    QUARANTINED = "quarantined"
+    DENYLISTED = "denylisted"
+
+
+BLOCKED = frozenset({Status.QUARANTINED, Status.DENYLISTED})
+
+
+class Change(StrEnum):
+    """What the latest change of an address was."""
+
+    ERROR_COUNTED = "error_counted"
+    QUARANTINED = "quarantined"
+    DENYLISTED = "denylisted"
+    SUCCESS_RESET = "success_reset"
+    RELEASED = "released"  # timer: quarantine or denylisting over
+    COUNTER_RESET = "counter_reset"  # timer: the error counter lapsed
+
+
+TIMER_CHANGES = frozenset({Change.RELEASED, Change.COUNTER_RESET})
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedError:
+    """One error kept in an address's history."""
+
+    reason: Reason
+    rule_id: str
+    event_time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AddressState:
+    """Quarantine state of one address. All times are UTC, whole milliseconds."""
+
+    address: str
+    status: Status = Status.VALID
+    error_count: int = 0
+    first_error_at: datetime | None = None  # first counted error of the current count
+    last_error_at: datetime | None = None  # last counted error (effective time)
+    errors_reset_at: datetime | None = None  # the counter lapses at this time
+    quarantined_at: datetime | None = None
+    denylisted_at: datetime | None = None
+    release_at: datetime | None = None  # end of the quarantine / denylisting; None: never
+    quarantine_reason: Reason | None = None  # reason of the quarantine / denylisting
+    recent_errors: tuple[RecordedError, ...] = field(default=())
+    changed_at: datetime | None = None  # event time of the latest change: the address clock
+    change: Change | None = None  # what that change was
+    ruleset_version: str = ""  # rule set of the latest signal that changed the address
+    policy_version: str = ""  # quarantine policy that decided the latest change
+
+    @property
+    def due_at(self) -> datetime | None:
+        """When the next timer transition of this address falls due (the store indexes it)."""
+        return due_at(self)
+
+
+def due_at(state: AddressState) -> datetime | None:
+    """Release time of a quarantine / denylisting, or the lapse time of an error counter."""
+    if state.status in BLOCKED:
+        return state.release_at
+    if state.status is Status.WITH_ERRORS:
+        return state.errors_reset_at
+    return None
+
+
+def _later(first: datetime | None, second: datetime | None) -> datetime | None:
+    """The later of two release times, where ``None`` means never (the latest of all)."""
+    if first is None or second is None:
+        return None
+    return max(first, second)
+
+
+def _plus(moment: datetime, duration: timedelta | None) -> datetime | None:
+    return None if duration is None else moment + duration
+
+
+def _cleared_counter(state: AddressState) -> AddressState:
+    return replace(
+        state, error_count=0, first_error_at=None, last_error_at=None, errors_reset_at=None
+    )
+
+
+def release_due(
+    state: AddressState, now: datetime, policy: QuarantinePolicy
+) -> tuple[AddressState, bool]:
+    """Apply the timer transition due by ``now``, if any; returns ``(state, changed)``.
+
+    The transition is stamped at its due time, whatever ``now`` is, so scanning early,
+    late or twice gives the same state. ``now`` is event time when replaying, and the
+    timer scan's notion of the present when live; never read from the clock here.
+    """
+    due = due_at(state)
+    if due is None or now < due:
+        return state, False
+    if state.status in BLOCKED:
+        change = Change.RELEASED
+        state = replace(
+            state,
+            quarantined_at=None,
+            denylisted_at=None,
+            release_at=None,
+            quarantine_reason=None,
+        )
+    else:
+        change = Change.COUNTER_RESET
+    released = replace(
+        _cleared_counter(state),
+        status=Status.VALID,
+        changed_at=due,
+        change=change,
+        policy_version=policy.version,
+    )
+    return released, True
+
+
+def _record(state: AddressState, signal: AddressSignal, keep: int) -> tuple[RecordedError, ...]:
+    recorded = RecordedError(signal.reason, signal.rule_id, signal.event_time)
+    return (*state.recent_errors, recorded)[-keep:]
+
+
+def _on_success(
+    state: AddressState, signal: AddressSignal, now: datetime, policy: QuarantinePolicy
+) -> AddressState | None:
+    if not policy.success_resets or state.status is not Status.WITH_ERRORS:
+        return None
+    if state.last_error_at is not None and signal.event_time <= state.last_error_at:
+        return None  # the delivery is older than the last error: it proves nothing
+    return replace(
+        _cleared_counter(state),
+        status=Status.VALID,
+        changed_at=now,
+        change=Change.SUCCESS_RESET,
+        ruleset_version=signal.ruleset_version,
+        policy_version=policy.version,
+    )
+
+
+def _on_denylisting_error(
+    state: AddressState, signal: AddressSignal, now: datetime, policy: QuarantinePolicy
+) -> AddressState | None:
+    release_at = _plus(now, policy.rule_for(signal.reason).release_after)
+    if state.status is Status.DENYLISTED:
+        extended = _later(state.release_at, release_at)
+        if extended == state.release_at:
+            return None  # already denylisted at least as long
+        denylisted = replace(state, release_at=extended, quarantine_reason=signal.reason)
+    else:
+        denylisted = replace(
+            state,
+            status=Status.DENYLISTED,
+            quarantined_at=None,
+            denylisted_at=now,
+            release_at=release_at,
+            quarantine_reason=signal.reason,
+        )
+    return replace(
+        denylisted,
+        recent_errors=_record(state, signal, policy.keep_errors),
+        changed_at=now,
+        change=Change.DENYLISTED,
+        ruleset_version=signal.ruleset_version,
+        policy_version=policy.version,
+    )
+
+
+def _on_counting_error(
+    state: AddressState, signal: AddressSignal, now: datetime, policy: QuarantinePolicy
+) -> AddressState | None:
+    rule = policy.rule_for(signal.reason)
+    if state.errors_reset_at is not None and now >= state.errors_reset_at:
+        state = _cleared_counter(state)  # the previous errors are too old to count
+
+    last = state.last_error_at
+    counts = last is None or policy.min_spacing is None or now >= last + policy.min_spacing
+    counted = state
+    if counts:
+        counted = replace(
+            state,
+            error_count=state.error_count + 1,
+            first_error_at=state.first_error_at or now,
+            last_error_at=now,
+            errors_reset_at=_plus(now, policy.reset_after),
+        )
+
+    reached = rule.quarantine_at is not None and counted.error_count >= rule.quarantine_at
+    quarantines = False
+    if reached and state.status is Status.QUARANTINED:
+        extended = _later(state.release_at, _plus(now, rule.release_after))
+        if extended != state.release_at:
+            quarantines = True
+            counted = replace(counted, release_at=extended, quarantine_reason=signal.reason)
+    elif reached and state.status not in BLOCKED:
+        quarantines = True
+        counted = replace(
+            counted,
+            status=Status.QUARANTINED,
+            quarantined_at=now,
+            release_at=_plus(now, rule.release_after),
+            quarantine_reason=signal.reason,
+        )
+
+    if not counts and not quarantines:
+        return None
+    if counted.status is Status.VALID:
+        counted = replace(counted, status=Status.WITH_ERRORS)
+    return replace(
+        counted,
+        recent_errors=_record(state, signal, policy.keep_errors),
+        changed_at=now,
+        change=Change.QUARANTINED if quarantines else Change.ERROR_COUNTED,
+        ruleset_version=signal.ruleset_version,
+        policy_version=policy.version,
+    )
+
+
+def changes(
+    state: AddressState | None, signal: AddressSignal, policy: QuarantinePolicy
+) -> tuple[AddressState, ...]:
+    """Every state the address passes through on ``signal``, oldest first.
+
+    At most two: a timer transition that fell due before the signal's effective time,
+    then the signal's own change. Empty when nothing changed. The state stage publishes
+    each one; the last is the new state.
+    """
+    current = state if state is not None else AddressState(address=signal.address)
+    now = signal.event_time
+    if current.changed_at is not None and current.changed_at > now:
+        now = current.changed_at  # late event: handled at the address's current time
+    passed: list[AddressState] = []
+    current, released = release_due(current, now, policy)
+    if released:
+        passed.append(current)
+
+    changed: AddressState | None = None
+    action = policy.rule_for(signal.reason).action
+    if signal.is_success:
+        changed = _on_success(current, signal, now, policy)
+    elif action is ReasonAction.DENYLIST:
+        changed = _on_denylisting_error(current, signal, now, policy)
+    elif action is ReasonAction.COUNT and signal.failure_type in policy.counting_failure_types:
+        changed = _on_counting_error(current, signal, now, policy)
+    if changed is not None:
+        passed.append(changed)
+    return tuple(passed)
+
+
+def apply(
+    state: AddressState | None, signal: AddressSignal, policy: QuarantinePolicy
+) -> tuple[AddressState, bool]:
+    """The address's state after ``signal``, and whether it changed.
+
+    ``state`` is ``None`` for an address never seen; the result is then a fresh ``valid``
+    state when nothing changed (not worth storing).
+    """
+    passed = changes(state, signal, policy)
+    if passed:
+        return passed[-1], True
+    return (state if state is not None else AddressState(address=signal.address)), False
