@@ -10,9 +10,7 @@ and prints.
 from __future__ import annotations
 
 import json
-import mailbox
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -24,13 +22,9 @@ from processor.intake.evaluation import (
     format_report,
     result_rows,
 )
-from processor.intake.record import BounceRecord, RecordKind
+from processor.intake.record import BounceRecord, ParseError, ParseResult, RecordKind
+from processor.intake.sources import INPUT_FORMATS, read_inputs
 from processor.qualify.result import FailureType, Qualification, Reason
-
-INPUT_FORMATS = ("auto", "email", "jsonl", "mbox", "maildir")
-_EMAIL_SUFFIXES = frozenset({".eml", ".msg", ".email", ".txt"})
-_JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
-_MBOX_SUFFIXES = frozenset({".mbox", ".mbx"})
 
 
 @click.command("classify")
@@ -49,9 +43,15 @@ def classify(paths: tuple[str, ...], input_format: str, max_bytes: int | None) -
     options = IntakeOptions(max_bytes=max_bytes) if max_bytes else IntakeOptions()
     qualify = load_qualifier()
     out = click.get_text_stream("stdout")
+    stdin = sys.stdin.buffer.read() if "-" in paths else None
     for path in paths:
-        for source, data, kind in read_inputs(path, input_format):
-            result = parse(data, options=options, format="json" if kind == "json" else "email")
+        for source, data, kind in read_inputs(path, input_format, stdin=stdin):
+            if kind == "missing":
+                result = ParseResult(
+                    error=ParseError(error_class="not_found", message="no such file")
+                )
+            else:
+                result = parse(data, options=options, format="json" if kind == "json" else "email")
             for row in result_rows(source, result, qualify):
                 out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
 
@@ -70,82 +70,6 @@ def evaluate(directory: Path, as_json: bool, no_mismatches: bool) -> None:
         return
     for line in format_report(report, show_mismatches=not no_mismatches):
         click.echo(line)
-
-
-# -- inputs --------------------------------------------------------------------------------
-
-
-def read_inputs(path: str, input_format: str) -> Iterator[tuple[str, bytes, str]]:
-    """(source, bytes, "email" | "json") for every input found at ``path``."""
-    if path == "-":
-        yield from _read_stream("-", sys.stdin.buffer.read(), input_format)
-        return
-    target = Path(path)
-    if target.is_dir():
-        if input_format == "maildir" or (
-            input_format == "auto" and all((target / sub).is_dir() for sub in ("cur", "new"))
-        ):
-            yield from _read_maildir(target)
-            return
-        for child in sorted(p for p in target.rglob("*") if p.is_file()):
-            suffix = child.suffix.lower()
-            if suffix in _EMAIL_SUFFIXES | _JSONL_SUFFIXES | _MBOX_SUFFIXES:
-                yield from read_inputs(str(child), input_format)
-        return
-    if not target.exists():
-        yield path, b"", "missing"
-        return
-    suffix = target.suffix.lower()
-    data = target.read_bytes()
-    if input_format == "mbox" or (input_format == "auto" and suffix in _MBOX_SUFFIXES):
-        yield from _read_mbox(target)
-    elif input_format == "jsonl" or (input_format == "auto" and suffix in _JSONL_SUFFIXES):
-        yield from _read_jsonl(path, data)
-    else:
-        yield from _read_stream(path, data, input_format)
-
-
-def _read_stream(source: str, data: bytes, input_format: str) -> Iterator[tuple[str, bytes, str]]:
-    head = data.lstrip()[:5]
-    if input_format == "jsonl" or (input_format == "auto" and head[:1] == b"{"):
-        yield from _read_jsonl(source, data)
-    elif input_format == "mbox" or (input_format == "auto" and head == b"From " and _is_mbox(data)):
-        yield from _read_mbox_bytes(source, data)
-    else:
-        yield source, data, "email"
-
-
-def _is_mbox(data: bytes) -> bool:
-    return data.count(b"\nFrom ") >= 1
-
-
-def _read_jsonl(source: str, data: bytes) -> Iterator[tuple[str, bytes, str]]:
-    for number, line in enumerate(data.splitlines(), start=1):
-        if line.strip():
-            yield f"{source}:{number}", line, "json"
-
-
-def _read_mbox(path: Path) -> Iterator[tuple[str, bytes, str]]:
-    box = mailbox.mbox(path, create=False)
-    try:
-        for number, key in enumerate(box.iterkeys(), start=1):
-            yield f"{path}:{number}", box.get_bytes(key), "email"
-    finally:
-        box.close()
-
-
-def _read_mbox_bytes(source: str, data: bytes) -> Iterator[tuple[str, bytes, str]]:
-    messages = data.split(b"\nFrom ")
-    for number, chunk in enumerate(messages, start=1):
-        body = chunk if number == 1 else b"From " + chunk
-        _, _, rest = body.partition(b"\n")  # drop the mbox "From " separator line
-        yield f"{source}:{number}", rest, "email"
-
-
-def _read_maildir(path: Path) -> Iterator[tuple[str, bytes, str]]:
-    box = mailbox.Maildir(path, create=False)
-    for key in sorted(box.iterkeys()):
-        yield f"{path}/{key}", box.get_bytes(key), "email"
 
 
 # -- qualification -------------------------------------------------------------------------

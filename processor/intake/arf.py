@@ -26,7 +26,7 @@ _ABUSE_REPORT_TEXT = re.compile(
     r"abuse report for an e-?mail message|feedback loop|junk mail reporting program)",
     re.IGNORECASE,
 )
-_ORIGINAL_RECIPIENT_HEADERS = ("X-HmXmrOriginalRecipient", "X-Original-To", "Delivered-To", "To")
+_ORIGINAL_RECIPIENT_HEADERS = ("X-HmXmrOriginalRecipient", "To", "X-Original-To", "Delivered-To")
 
 
 def read_fields(text: str) -> dict[str, list[str]]:

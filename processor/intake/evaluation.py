@@ -19,6 +19,7 @@ from typing import Any
 
 from processor.intake import parse
 from processor.intake.record import BounceRecord, ParseResult
+from processor.intake.sources import read_inputs
 from processor.qualify.result import Qualification
 
 Qualify = Callable[[BounceRecord], Qualification | None]
@@ -176,8 +177,10 @@ def evaluate(directory: Path, qualify: Qualify) -> EvaluationReport:
     report = EvaluationReport(samples=len(by_sample), rows=len(expected))
     for sample, rows in by_sample.items():
         try:
-            data = (directory / sample).read_bytes()
-            produced = result_rows(sample, parse(data), qualify)
+            produced = []
+            for source in read_inputs(str(directory / sample)):
+                result = parse(source.data, format="json" if source.format == "json" else None)
+                produced += result_rows(sample, result, qualify, first_index=len(produced) + 1)
         except Exception as exc:  # noqa: BLE001 (a crash is a finding, not a stop)
             report.crashed.append(f"{sample}: {type(exc).__name__}: {exc}")
             produced = []

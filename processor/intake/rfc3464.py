@@ -115,8 +115,8 @@ def records_from_fields(view: MessageView, text: str, *, dialect: str = NAME) ->
         diagnostic_type, diagnostic = _type_and_value(block.get("diagnostic-code"))
         status = clean_status(block.get("status"))
         kind = RecordKind.DELIVERED if action in _SUCCESS_ACTIONS else RecordKind.DSN
-        if kind is RecordKind.DSN and action is None and status and status.startswith("2."):
-            kind = RecordKind.DELIVERED
+        if status and status.startswith("2.") and action not in {"failed", "delayed"}:
+            kind = RecordKind.DELIVERED  # also Postfix's "deliverable" (address verification)
         original_recipient = _type_and_value(block.get("original-recipient"))[1]
         records.append(
             view.record(

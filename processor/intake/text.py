@@ -84,10 +84,19 @@ def find_status(text: str | None, *, failure_only: bool = True) -> str | None:
     return ".".join(match.groups()) if match else None
 
 
-def find_reply_code(text: str | None) -> int | None:
-    """The SMTP reply code in ``text``: one paired with a status, else the first one."""
+_SUCCESS_REPLY = re.compile(r"(?:^|(?<=[\s:;(\[\"'<=#]))(2[0-5]\d)(?=[\s\-:.,)\]\"']|$)")
+
+
+def find_reply_code(text: str | None, *, success: bool = False) -> int | None:
+    """The SMTP reply code in ``text``: one paired with a status, else the first one.
+
+    Only failure (4xx/5xx) codes unless ``success`` asks for a 2xx one.
+    """
     if not text:
         return None
+    if success:
+        match = _SUCCESS_REPLY.search(text)
+        return int(match.group(1)) if match else None
     paired = _REPLY_THEN_STATUS.search(text)
     if paired is not None:
         return int(paired.group(1))
@@ -167,11 +176,14 @@ def decode_words(raw: str) -> str:
     return " ".join(text.split())
 
 
+_UNDECLARED_FALLBACKS = ("euc_jp", "cp932")
+
+
 def decode_bytes(data: bytes, charset: str | None) -> str:
     """Bytes to ``str`` in the declared charset, falling back to UTF-8 then Latin-1."""
     if charset is None and b"\x1b$" in data:  # undeclared ISO-2022-JP
         charset = "iso-2022-jp"
-    for candidate in (charset, "utf-8", "cp932" if charset is None else None):
+    for candidate in (charset, "utf-8", *(_UNDECLARED_FALLBACKS if charset is None else ())):
         if not candidate:
             continue
         try:

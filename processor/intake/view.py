@@ -55,7 +55,10 @@ _ORIGINAL_MARKER = re.compile(
     r"|--- Below this line is a copy of the message"
     r"|-+\s*Original message follows"
     r"|-+\s*The header of the original message"
-    r"|-+\s*Unsent message below"
+    r"|-+\s*Unsent message (?:below|follows)"
+    r"|Included is a copy of the message header"
+    r"|Original message follows\.?\s*$"
+    r"|-+\s*(?:Original|Returned) message header"
     r"|-+\s*Returned mail follows"
     r"|Content-Type: message/rfc822"
     r").*$",
@@ -258,7 +261,7 @@ class MessageView:
         if kind in {RecordKind.DSN, RecordKind.DELIVERED}:
             status = best_status(status, diagnostic)
             if smtp_code is None:
-                smtp_code = find_reply_code(diagnostic)
+                smtp_code = find_reply_code(diagnostic, success=kind is RecordKind.DELIVERED)
             if status is None and kind is RecordKind.DSN:
                 status = implied_status(smtp_code, action)
         values: dict[str, Any] = {

@@ -139,6 +139,51 @@ def _strip_recipient_only_line(block: str, recipient: str) -> str:
     return "\n".join(lines).strip()
 
 
+_REASON_SENTENCE = re.compile(
+    r"[^\n]*\b(?:unknown|not exist|no such|invalid|reject|refused|denied|blocked|full|quota|"
+    r"over ?quota|disabled|suspended|inactive|expired|timed? ?out|too (?:large|big)|"
+    r"exceed|not found|unrouteable|unroutable|no mailbox|does not|doesn't|couldn't|"
+    r"could not|unable|failed|failure|spam|blacklist|blocklist|policy|temporar)[^\n]*",
+    re.IGNORECASE,
+)
+
+
+def reason_text(text: str) -> str | None:
+    """The lines of a bounce body that explain the failure: codes first, else sentences."""
+    with_codes = reason_lines(text)
+    if with_codes:
+        return with_codes
+    sentences = [m.group(0).strip() for m in _REASON_SENTENCE.finditer(text)]
+    return "\n".join(sentences[:3]) or None
+
+
+def section_records(
+    view: MessageView,
+    *,
+    dialect: str,
+    start: re.Pattern[str] | None = None,
+    end: re.Pattern[str] | None = None,
+    recipients: list[str] | None = None,
+    **fields: object,
+) -> list[BounceRecord]:
+    """Records for the recipients named in one section of the body (all of it by default).
+
+    ``start``/``end`` delimit the MTA's report; when ``start`` is not found the whole
+    body is read. Blocks with no reason of their own share the section's reason lines.
+    """
+    body = view.body_before_original
+    text = section(body, start, end) if start is not None else body
+    if not text.strip():
+        text = body
+    blocks = recipient_blocks(view, text, recipients=recipients)
+    if not blocks and recipients is None:
+        failed = find_addresses(view.header("X-Failed-Recipients") or "")
+        blocks = recipient_blocks(view, text, recipients=failed or view.original_recipients[:1])
+    return records_from_blocks(
+        view, blocks, dialect=dialect, fallback_diagnostic=reason_text(text), **fields
+    )
+
+
 def section(
     text: str, start: re.Pattern[str] | str, end: re.Pattern[str] | str | None = None
 ) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from processor.intake.dialects.common import reason_lines, recipient_blocks, records_from_blocks
+from processor.intake.dialects.common import section_records
 from processor.intake.record import BounceRecord
 from processor.intake.text import find_addresses
 from processor.intake.view import MessageView
@@ -18,7 +18,7 @@ from processor.intake.view import MessageView
 NAME = "generic"
 
 _BOUNCE_SENDER = re.compile(
-    r"mailer-daemon|postmaster|mail delivery|mail administrator|mail system|"
+    r"mailer-daemon|post_?master|mail delivery|mail administrator|mail system|"
     r"delivery subsystem|mdaemon|mailer_daemon|bounce",
     re.IGNORECASE,
 )
@@ -30,20 +30,12 @@ _BOUNCE_SUBJECT = re.compile(
     r"non recapitabile|配信|不達|未達|エラー|失敗|error",
     re.IGNORECASE,
 )
-_REASON_SENTENCE = re.compile(
-    r"[^\n]*\b(?:unknown|not exist|no such|invalid|reject|refused|denied|blocked|full|quota|"
-    r"over ?quota|disabled|suspended|inactive|expired|timed? ?out|too (?:large|big)|"
-    r"exceed|not found|unrouteable|unroutable|no mailbox|does not|doesn't|couldn't|"
-    r"could not|unable|failed|failure|spam|blacklist|blocklist|policy|temporar)[^\n]*",
-    re.IGNORECASE,
-)
-
-
 _BOUNCE_BODY = re.compile(
     r"could not be delivered|couldn't be delivered|undeliverable|delivery (?:has )?failed|"
     r"permanent(?:ly)? (?:error|fatal|failure)|(?:following|these) (?:addresses|recipients)|"
     r"was not delivered|delivery to the following|not be delivered|unable to deliver|"
-    r"returned to sender|user unknown|mailbox (?:is )?(?:full|unavailable)|"
+    r"returned to sender|user unknown|mailbox (?:is )?(?:full|unavailable)|no such user|"
+    r"invalid (?:user|recipient|address)|"
     r"送信できませんでした|配信できませんでした|届きませんでした|宛先不明",
     re.IGNORECASE,
 )
@@ -65,20 +57,5 @@ def matches(view: MessageView) -> bool:
 
 
 def parse(view: MessageView) -> list[BounceRecord]:
-    text = view.body_before_original
     failed_header = find_addresses(view.header("X-Failed-Recipients") or "")
-    blocks = recipient_blocks(view, text, recipients=failed_header or None)
-    if not blocks and view.original_recipients:
-        blocks = recipient_blocks(view, text, recipients=view.original_recipients[:1])
-    if not blocks:
-        return []
-    return records_from_blocks(view, blocks, dialect=NAME, fallback_diagnostic=reason_text(text))
-
-
-def reason_text(text: str) -> str | None:
-    """The lines of a bounce body that explain the failure: codes first, else sentences."""
-    with_codes = reason_lines(text)
-    if with_codes:
-        return with_codes
-    sentences = [m.group(0).strip() for m in _REASON_SENTENCE.finditer(text)]
-    return "\n".join(sentences[:3]) or None
+    return section_records(view, dialect=NAME, recipients=failed_header or None)
