@@ -16,12 +16,14 @@ def main() -> None:
 def _register() -> None:
     # Each sub-command lives in its own module; importing registers nothing by side
     # effect, the commands are added here explicitly.
-    from processor.cli import classify, rules, services
+    from processor.cli import classify, rules, run, schemas
 
     main.add_command(classify.classify)
     main.add_command(classify.evaluate)
     main.add_command(rules.rules)
-    main.add_command(services.schemas)
+    main.add_command(schemas.schemas)
+    main.add_command(run.run)
+    main.add_command(run.topics)
 
 
 _register()

@@ -119,7 +119,9 @@ def test_aborted_transaction_is_invisible_to_read_committed(
     assert everything == [b"committed-1", b"aborted-1", b"aborted-2", b"committed-2"]
 
 
-def test_registry_refuses_backward_incompatible_change(kafka_env: KafkaEnv, unique_name: str) -> None:
+def test_registry_refuses_backward_incompatible_change(
+    kafka_env: KafkaEnv, unique_name: str
+) -> None:
     topic = f"compat-{unique_name}"
     client = avro.registry_client(kafka_env.registry_url)
     avro.register_schema(client, topic, "failure_event")

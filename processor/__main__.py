@@ -1,0 +1,5 @@
+"""``python -m processor`` is ``bounce-processor``."""
+
+from processor.cli import main
+
+main()

@@ -1,0 +1,155 @@
+"""Output events of the qualification stage, as plain dicts in the shape of their Avro
+schemas (``schemas/failure_event.avsc``, ``schemas/dead_letter.avsc``).
+
+Pure functions: the same input coordinates always give the same ``event_id``, so replays
+and duplicates are recognisable downstream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from processor.intake.record import BounceRecord
+from processor.qualify.result import Qualification
+
+Header = tuple[str, bytes | None]
+
+
+@dataclass(frozen=True)
+class SourceMessage:
+    """One raw event as read from Kafka, independent of the client library."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+    key: bytes | None = None
+    headers: list[Header] = field(default_factory=list)
+    timestamp_ms: int | None = None
+
+    def header(self, name: str) -> bytes | None:
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+    @property
+    def coordinates(self) -> str:
+        return f"{self.topic}-{self.partition}-{self.offset}"
+
+
+def event_id(topic: str, partition: int, offset: int, recipient_index: int) -> str:
+    """Deterministic id of the ``recipient_index``-th record of one raw event."""
+    digest = hashlib.sha256(f"{topic}\x1f{partition}\x1f{offset}\x1f{recipient_index}".encode())
+    return digest.hexdigest()[:32]
+
+
+def normalise_address(address: str | None) -> str:
+    return (address or "").strip().strip("<>").lower()
+
+
+def decoded_headers(headers: list[Header]) -> dict[str, str]:
+    """Kafka headers as text, for carrying into the output event (last one wins)."""
+    return {
+        key: value.decode("utf-8", "replace") if value is not None else "" for key, value in headers
+    }
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def event_time_of(record: BounceRecord, message: SourceMessage) -> datetime:
+    """The bounce's own time; the Kafka timestamp when the bounce carries none."""
+    own = _utc(record.event_time or record.last_attempt_date or record.arrival_date)
+    if own is not None:
+        return own
+    if message.timestamp_ms is not None and message.timestamp_ms > 0:
+        return datetime.fromtimestamp(message.timestamp_ms / 1000, tz=UTC)
+    return datetime.fromtimestamp(0, tz=UTC)
+
+
+def failure_event(
+    record: BounceRecord,
+    qualification: Qualification,
+    message: SourceMessage,
+    recipient_index: int,
+    processing_time: datetime,
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id(message.topic, message.partition, message.offset, recipient_index),
+        "source": {
+            "topic": message.topic,
+            "partition": message.partition,
+            "offset": message.offset,
+        },
+        "recipient_index": recipient_index,
+        "event_time": event_time_of(record, message),
+        "processing_time": processing_time,
+        "kind": record.kind.value,
+        "recipient": normalise_address(record.recipient),
+        "original_recipient": record.original_recipient,
+        "action": record.action,
+        "status": record.status,
+        "smtp_code": record.smtp_code,
+        "diagnostic": record.diagnostic,
+        "diagnostic_type": record.diagnostic_type,
+        "remote_mta": record.remote_mta,
+        "reporting_mta": record.reporting_mta,
+        "dialect": record.dialect,
+        "feedback_type": record.feedback_type,
+        "source_ip": record.source_ip,
+        "reported_domain": record.reported_domain,
+        "failure_type": qualification.failure_type.value,
+        "reason": qualification.reason.value,
+        "detail": qualification.detail,
+        "rule_id": qualification.rule_id,
+        "ruleset_version": qualification.ruleset_version,
+        "original_message_id": record.original_message_id,
+        "original_from": record.original_from,
+        "original_to": record.original_to,
+        "original_subject": record.original_subject,
+        "mx": record.mx,
+        "sending_ip": record.sending_ip,
+        "correlation": dict(record.correlation),
+        "metadata": dict(record.metadata),
+        "headers": decoded_headers(message.headers),
+    }
+
+
+def dead_letter(
+    message: SourceMessage,
+    *,
+    error_class: str,
+    error_message: str,
+    stage: str,
+    processing_time: datetime,
+    instance: str,
+) -> dict[str, Any]:
+    timestamp = (
+        datetime.fromtimestamp(message.timestamp_ms / 1000, tz=UTC)
+        if message.timestamp_ms is not None and message.timestamp_ms > 0
+        else None
+    )
+    return {
+        "source": {
+            "topic": message.topic,
+            "partition": message.partition,
+            "offset": message.offset,
+            "timestamp": timestamp,
+        },
+        "original_key": message.key,
+        "original_value": message.value,
+        "original_headers": [{"key": k, "value": v} for k, v in message.headers],
+        "error_class": error_class,
+        "error_message": error_message[:2000],
+        "stage": stage,
+        "processing_time": processing_time,
+        "processor_instance": instance,
+    }

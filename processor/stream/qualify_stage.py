@@ -1,0 +1,196 @@
+"""The qualification stage's work on one raw event: decode, parse, qualify, serialise.
+
+Pure apart from the injected serialisers: ``QualifyProcessor.process`` turns one
+:class:`SourceMessage` into the records to write (failures, unqualified) or into one
+dead letter. It never raises for bad input; every raw event yields at least one output
+record, which is what makes "count in = failures + unqualified + dead letters" hold.
+An event is handled atomically: if any of its recipients cannot be qualified or
+serialised, the whole event is dead-lettered, never half-written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from processor.config import TopicSettings
+from processor.intake import IntakeOptions, parse
+from processor.intake.record import BounceRecord
+from processor.qualify.result import FailureType, Qualification
+from processor.stream import events
+from processor.stream.events import SourceMessage
+
+Serialize = Callable[[dict[str, Any], str], bytes]
+DecodeEnvelope = Callable[[bytes, str], dict[str, Any] | None]
+
+ENVELOPE_CONTENT_TYPES = ("avro", "vnd.bounce-processor.envelope")
+
+
+class Qualifier(Protocol):
+    def qualify(self, record: BounceRecord) -> Qualification: ...
+
+
+@dataclass(frozen=True)
+class Output:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+@dataclass
+class ProcessResult:
+    outputs: list[Output]
+    dead_letter: dict[str, Any] | None = None  # the dead letter's content, when there is one
+    qualifications: list[Qualification] = field(default_factory=list)
+
+
+class StageError(Exception):
+    """A raw event that cannot go on; carries the stage and a short error class."""
+
+    def __init__(self, stage: str, error_class: str, message: str) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.error_class = error_class
+
+
+def _format_hint(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    lowered = content_type.lower()
+    if "json" in lowered:
+        return "json"
+    if "rfc822" in lowered or lowered.startswith(("message/", "multipart/", "text/")):
+        return "email"
+    return None
+
+
+class QualifyProcessor:
+    """Turns raw events into output records; holds the swappable rule engine."""
+
+    def __init__(
+        self,
+        *,
+        topics: TopicSettings,
+        engine: Qualifier,
+        serialize_failure: Serialize,
+        serialize_dead_letter: Serialize,
+        decode_envelope: DecodeEnvelope | None = None,
+        intake_options: IntakeOptions | None = None,
+        instance: str = "local",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.topics = topics
+        self.engine = engine
+        self._serialize_failure = serialize_failure
+        self._serialize_dead_letter = serialize_dead_letter
+        self._decode_envelope = decode_envelope
+        self._intake_options = intake_options or IntakeOptions()
+        self._instance = instance
+        self._clock = clock
+
+    def process(self, message: SourceMessage) -> ProcessResult:
+        now = self._clock()
+        try:
+            return self._process(message, now)
+        except StageError as error:
+            return self._dead_letter(message, error.stage, error.error_class, str(error), now)
+        except Exception as error:
+            return self._dead_letter(
+                message, "internal", type(error).__name__, f"{type(error).__name__}: {error}", now
+            )
+
+    # -- steps -------------------------------------------------------------------------
+
+    def _unwrap(self, message: SourceMessage) -> tuple[bytes, str | None, SourceMessage]:
+        """The payload and format hint; an Avro envelope is opened here."""
+        if message.value is None:
+            raise StageError("intake", "empty", "the raw event has no value (tombstone)")
+        content_type_raw = message.header("content-type")
+        content_type = content_type_raw.decode("latin-1") if content_type_raw else None
+        is_envelope = any(t in (content_type or "").lower() for t in ENVELOPE_CONTENT_TYPES) or (
+            content_type is None and message.value[:1] == b"\x00" and len(message.value) > 5
+        )
+        if not is_envelope:
+            return message.value, _format_hint(content_type), message
+        if self._decode_envelope is None:
+            raise StageError("intake", "envelope_unsupported", "Avro envelope but no registry")
+        try:
+            envelope = self._decode_envelope(message.value, message.topic)
+        except Exception as error:
+            raise StageError("intake", "bad_envelope", f"Avro envelope: {error}") from error
+        if not envelope or envelope.get("payload") is None:
+            raise StageError("intake", "bad_envelope", "Avro envelope without payload")
+        headers = list(message.headers) + [
+            (k, str(v).encode()) for k, v in (envelope.get("headers") or {}).items()
+        ]
+        received = envelope.get("received_at")
+        timestamp_ms = (
+            int(received.timestamp() * 1000)
+            if isinstance(received, datetime)
+            else message.timestamp_ms
+        )
+        inner = SourceMessage(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            value=message.value,
+            key=message.key,
+            headers=headers,
+            timestamp_ms=timestamp_ms,
+        )
+        return bytes(envelope["payload"]), _format_hint(envelope.get("content_type")), inner
+
+    def _process(self, message: SourceMessage, now: datetime) -> ProcessResult:
+        payload, hint, source = self._unwrap(message)
+        result = parse(payload, options=self._intake_options, format=hint)
+        if result.error is not None:
+            raise StageError("intake", result.error.error_class, result.error.message)
+        if not result.records:
+            raise StageError("intake", "no_records", "the input holds no recipient")
+        outputs: list[Output] = []
+        qualifications: list[Qualification] = []
+        for index, record in enumerate(result.records, start=1):
+            try:
+                qualification = self.engine.qualify(record)
+            except Exception as error:
+                raise StageError("qualify", type(error).__name__, str(error)) from error
+            event = events.failure_event(record, qualification, source, index, now)
+            topic = (
+                self.topics.unqualified
+                if qualification.failure_type is FailureType.UNQUALIFIED
+                else self.topics.failures
+            )
+            try:
+                value = self._serialize_failure(event, topic)
+            except Exception as error:
+                raise StageError("serialize", type(error).__name__, str(error)) from error
+            key = event["recipient"].encode() or None
+            outputs.append(Output(topic, key, value, [("event_id", event["event_id"].encode())]))
+            qualifications.append(qualification)
+        return ProcessResult(outputs=outputs, qualifications=qualifications)
+
+    def _dead_letter(
+        self,
+        message: SourceMessage,
+        stage: str,
+        error_class: str,
+        error_message: str,
+        now: datetime,
+    ) -> ProcessResult:
+        letter = events.dead_letter(
+            message,
+            error_class=error_class,
+            error_message=error_message,
+            stage=stage,
+            processing_time=now,
+            instance=self._instance,
+        )
+        value = self._serialize_dead_letter(letter, self.topics.dlq)
+        key = message.coordinates.encode()
+        headers = [("error_class", error_class.encode()), ("stage", stage.encode())]
+        return ProcessResult(
+            outputs=[Output(self.topics.dlq, key, value, headers)], dead_letter=letter
+        )

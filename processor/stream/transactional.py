@@ -1,0 +1,411 @@
+"""The exactly-once consume → process → produce loop, shared by every stage.
+
+One transaction per batch (``batch.max_records`` events or ``batch.max_ms``): the
+outputs of the batch and the consumer offsets that follow it are committed together, so
+a ``read_committed`` reader sees each input's outputs exactly once, whatever crashes.
+
+- Work is done as messages arrive; the transaction is only opened to write a finished
+  batch, so no transaction is open while the consumer polls (and rebalance callbacks run).
+- Revoked partitions (cooperative-sticky): the pending batch is committed before they go.
+  Lost partitions: the pending batch is dropped; the new owner reprocesses it and our
+  late commit, if any, is fenced by the group generation (KIP-447).
+- Abortable errors: abort, rewind the batch's partitions to the committed offsets, go on.
+- Retriable errors (broker outage): retry until ``resilience.max_outage_seconds``, then
+  exit non-zero (``EXIT_OUTAGE``) so that Kubernetes restarts the pod.
+- Fatal errors (fenced producer, ...): exit non-zero (``EXIT_FATAL``).
+- SIGTERM: finish (or abort) the open batch, commit, leave the group, exit within
+  ``shutdown.timeout_seconds``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+from processor.config import ProcessorSettings
+from processor.ops import metrics
+from processor.stream.events import SourceMessage
+from processor.stream.qualify_stage import Output
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FATAL = 2
+EXIT_OUTAGE = 3
+
+Handler = Callable[[SourceMessage], list[Output]]
+OUTAGE_CODES = {KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE}
+
+
+class FatalKafkaError(Exception):
+    """The loop cannot go on; the process should exit non-zero."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FATAL) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class LoopHealth:
+    """What ``/healthz`` and ``/readyz`` read; written by the loop only."""
+
+    last_poll: float = 0.0
+    assigned: set[tuple[str, int]] = field(default_factory=set)
+    joined: bool = False
+    outage_since: float | None = None
+    restored: bool = True  # stateful stages set this while restoring
+
+
+@dataclass
+class _Pending:
+    outputs: list[Output] = field(default_factory=list)
+    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    first_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    events: int = 0
+    started: float = 0.0
+
+
+def source_message(message: Message) -> SourceMessage:
+    _, timestamp = message.timestamp()
+    return SourceMessage(
+        topic=message.topic() or "",
+        partition=message.partition() or 0,
+        offset=message.offset() or 0,
+        value=message.value(),
+        key=message.key(),
+        headers=list(message.headers() or []),
+        timestamp_ms=timestamp,
+    )
+
+
+class TransactionalLoop:
+    def __init__(
+        self,
+        settings: ProcessorSettings,
+        *,
+        input_topics: list[str],
+        group_id: str,
+        transactional_id: str,
+        handler: Handler,
+        between_batches: Callable[[], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.input_topics = input_topics
+        self.handler = handler
+        self.between_batches = between_batches
+        self.health = LoopHealth()
+        self._stop = threading.Event()
+        self._stop_deadline: float | None = None
+        self._pending = _Pending()
+        self._fatal: KafkaError | None = None
+        client = {"bootstrap.servers": settings.kafka.bootstrap_servers, **settings.kafka.client}
+        consumer_config: dict[str, Any] = {
+            **client,
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest",
+            "partition.assignment.strategy": "cooperative-sticky",
+            "statistics.interval.ms": 5000,
+            "stats_cb": self._on_stats,
+            "error_cb": self._on_error,
+        }
+        if settings.static_membership:
+            consumer_config["group.instance.id"] = settings.instance_id
+        consumer_config.setdefault("session.timeout.ms", 15000)
+        self.consumer = Consumer(consumer_config)
+        self.producer = Producer(
+            {
+                **client,
+                "transactional.id": transactional_id,
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                "transaction.timeout.ms": settings.resilience.transaction_timeout_ms,
+                "error_cb": self._on_error,
+            }
+        )
+
+    # -- life cycle --------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Ask the loop to finish its batch and leave; safe from a signal handler."""
+        if not self._stop.is_set():
+            self._stop_deadline = time.monotonic() + self.settings.shutdown.timeout_seconds
+            self._stop.set()
+
+    def run(self) -> int:
+        try:
+            self._retry("init_transactions", lambda t: self.producer.init_transactions(t))
+            self.consumer.subscribe(
+                self.input_topics,
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_lost,
+            )
+            while not self._stop.is_set():
+                self._poll_once()
+                if self._batch_due():
+                    self._commit_batch()
+                    if self.between_batches is not None:
+                        self.between_batches()
+                self._check_outage()
+            if self._pending.events:
+                self._commit_batch()
+            return EXIT_OK
+        except FatalKafkaError as error:
+            log.error("stopping: %s", error)
+            return error.exit_code
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        try:
+            self.consumer.close()  # leaves the group (unless static membership)
+        except Exception as error:
+            log.warning("consumer close: %s", error)
+        self.producer.flush(1)
+
+    # -- polling and batching ----------------------------------------------------------
+
+    def _poll_once(self) -> None:
+        room = self.settings.batch.max_records - self._pending.events
+        messages = self.consumer.consume(num_messages=max(room, 1), timeout=self._poll_timeout())
+        self.health.last_poll = time.monotonic()
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                self._on_error(error)
+                continue
+            self._add(message)
+
+    def _poll_timeout(self) -> float:
+        if self._pending.events:
+            elapsed = time.monotonic() - self._pending.started
+            return max(0.0, self.settings.batch.max_ms / 1000 - elapsed)
+        return min(1.0, self.settings.batch.max_ms / 1000 * 5)
+
+    def _add(self, message: Message) -> None:
+        pending = self._pending
+        if not pending.events:
+            pending.started = time.monotonic()
+        source = source_message(message)
+        metrics.consumed.labels(source.topic).inc()
+        pending.outputs.extend(self.handler(source))
+        tp = (source.topic, source.partition)
+        pending.first_offsets.setdefault(tp, source.offset)
+        pending.next_offsets[tp] = source.offset + 1
+        pending.events += 1
+        self.health.outage_since = None
+
+    def _batch_due(self) -> bool:
+        pending = self._pending
+        if not pending.events:
+            return False
+        if pending.events >= self.settings.batch.max_records:
+            return True
+        return time.monotonic() - pending.started >= self.settings.batch.max_ms / 1000
+
+    # -- the transaction ---------------------------------------------------------------
+
+    def _commit_batch(self) -> None:
+        pending, self._pending = self._pending, _Pending()
+        if not pending.events:
+            return
+        started = time.monotonic()
+        try:
+            self._retry("begin_transaction", lambda _t: self.producer.begin_transaction())
+            for output in pending.outputs:
+                self._produce(output)
+            offsets = [TopicPartition(t, p, o) for (t, p), o in pending.next_offsets.items()]
+            group = self.consumer.consumer_group_metadata()
+            self._retry(
+                "send_offsets_to_transaction",
+                lambda t: self.producer.send_offsets_to_transaction(offsets, group, t),
+            )
+            self._retry("commit_transaction", lambda t: self.producer.commit_transaction(t))
+        except _AbortBatch as abort:
+            log.warning(
+                "transaction aborted (%s); rewinding %d partitions",
+                abort,
+                len(pending.first_offsets),
+            )
+            self._abort_and_rewind(pending)
+            return
+        metrics.transactions.labels("committed").inc()
+        metrics.commit_latency.observe(time.monotonic() - started)
+        metrics.batch_size.observe(pending.events)
+        for output in pending.outputs:
+            metrics.produced.labels(output.topic).inc()
+
+    def _produce(self, output: Output) -> None:
+        while True:
+            try:
+                self.producer.produce(
+                    output.topic, key=output.key, value=output.value, headers=output.headers
+                )
+                return
+            except BufferError:
+                self.producer.poll(0.05)  # local queue full: let deliveries drain
+            except KafkaException as error:
+                self._classify(error.args[0], "produce")
+
+    def _abort_and_rewind(self, pending: _Pending) -> None:
+        metrics.transactions.labels("aborted").inc()
+        try:
+            self._retry("abort_transaction", lambda t: self.producer.abort_transaction(t))
+        except _AbortBatch as error:
+            raise FatalKafkaError(f"abort failed: {error}") from error
+        self._rewind(pending.first_offsets)
+
+    def _rewind(self, first_offsets: dict[tuple[str, int], int]) -> None:
+        """Seek the batch's partitions back to their committed offsets."""
+        if not first_offsets:
+            return
+        wanted = [TopicPartition(t, p) for (t, p) in first_offsets]
+        try:
+            committed = self.consumer.committed(wanted, timeout=10)
+        except KafkaException:
+            committed = []
+        positions = {(tp.topic, tp.partition): tp.offset for tp in committed if tp.offset >= 0}
+        assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+        for tp, first in first_offsets.items():
+            if tp not in assigned:
+                continue
+            offset = positions.get(tp, first)
+            try:
+                self.consumer.seek(TopicPartition(tp[0], tp[1], offset))
+            except KafkaException as error:
+                log.warning("seek %s to %d: %s", tp, offset, error)
+
+    # -- error handling ----------------------------------------------------------------
+
+    def _retry(self, what: str, call: Callable[[float], object]) -> None:
+        """Run a transactional call, retrying retriable errors within the outage bound."""
+        while True:
+            try:
+                call(self._call_timeout())
+                self.health.outage_since = None
+                return
+            except KafkaException as error:
+                self._classify(error.args[0], what)
+                self._mark_outage()
+                self._check_outage()
+                time.sleep(0.5)
+
+    def _call_timeout(self) -> float:
+        if self._stop_deadline is not None:
+            return max(1.0, self._stop_deadline - time.monotonic())
+        return 30.0
+
+    def _classify(self, error: KafkaError, what: str) -> None:
+        """Return for retriable errors, raise otherwise."""
+        if error.fatal() or error.code() in (
+            KafkaError._FENCED,
+            KafkaError.PRODUCER_FENCED,
+            KafkaError.INVALID_PRODUCER_EPOCH,
+        ):
+            raise FatalKafkaError(f"{what}: fatal {error}")
+        if error.txn_requires_abort():
+            raise _AbortBatch(f"{what}: {error}")
+        if (
+            error.retriable()
+            or error.code() in OUTAGE_CODES
+            or error.code() == KafkaError._TIMED_OUT
+        ):
+            log.warning("%s: retriable %s", what, error)
+            if self._stop_deadline is not None and time.monotonic() > self._stop_deadline:
+                raise _AbortBatch(f"{what}: shutdown bound reached during {error}")
+            return
+        raise _AbortBatch(f"{what}: {error}")
+
+    def _on_error(self, error: KafkaError) -> None:
+        if error.code() == KafkaError._PARTITION_EOF:
+            return
+        if error.fatal():
+            log.error("fatal client error: %s", error)
+            self._fatal = error
+            return
+        if error.code() in OUTAGE_CODES:
+            self._mark_outage()
+        log.warning("client error: %s", error)
+
+    def _mark_outage(self) -> None:
+        if self.health.outage_since is None:
+            self.health.outage_since = time.monotonic()
+
+    def _check_outage(self) -> None:
+        if self._fatal is not None:
+            raise FatalKafkaError(f"fatal client error: {self._fatal}")
+        since = self.health.outage_since
+        if since is None:
+            return
+        if time.monotonic() - since > self.settings.resilience.max_outage_seconds:
+            raise FatalKafkaError(
+                f"broker unreachable for more than {self.settings.resilience.max_outage_seconds}s",
+                EXIT_OUTAGE,
+            )
+        # A metadata round-trip tells whether the brokers are back while we are idle.
+        try:
+            self.consumer.list_topics(timeout=1)
+            self.health.outage_since = None
+        except KafkaException:
+            pass
+
+    # -- rebalancing -------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.health.assigned.update((tp.topic, tp.partition) for tp in partitions)
+        self.health.joined = True
+        metrics.assigned_partitions.set(len(self.health.assigned))
+        log.info("assigned %s", _names(partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("revoked %s", _names(partitions))
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        if revoked & set(self._pending.next_offsets):
+            try:
+                self._commit_batch()
+            except FatalKafkaError:
+                self._fatal = KafkaError(KafkaError._FATAL, "commit on revoke failed", fatal=True)
+        self.health.assigned -= revoked
+        metrics.assigned_partitions.set(len(self.health.assigned))
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.warning("lost %s; dropping the pending batch", _names(partitions))
+        self._pending = _Pending()
+        self.health.assigned -= {(tp.topic, tp.partition) for tp in partitions}
+        metrics.assigned_partitions.set(len(self.health.assigned))
+
+    def _on_stats(self, stats_json: str) -> None:
+        try:
+            stats = json.loads(stats_json)
+        except ValueError:
+            return
+        for topic, topic_stats in (stats.get("topics") or {}).items():
+            for partition, p_stats in (topic_stats.get("partitions") or {}).items():
+                lag = p_stats.get("consumer_lag", -1)
+                if partition != "-1" and lag is not None and lag >= 0:
+                    metrics.consumer_lag.labels(topic, partition).set(lag)
+
+
+class _AbortBatch(Exception):
+    """The open transaction must be aborted and the batch reprocessed."""
+
+
+def _names(partitions: Iterable[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "-"
