@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from processor.state.mx_policy import (
+    MxPolicyChange,
+    RouteSignal,
+    RouteState,
+    advance,
+    apply,
+    route_of,
+)
+from processor.state.mx_rules import MxRuleSet
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -72,3 +83,48 @@ BLOCKLISTED: dict[str, Any] = {
     "status": "5.7.1",
     "diagnostic": "550 5.7.1 Service unavailable; client host blocked using Spamhaus",
 }
+
+
+def run_stream(
+    rules: MxRuleSet, steps: Iterable[RouteSignal | datetime]
+) -> tuple[dict[str, RouteState], list[MxPolicyChange]]:
+    """What the Kafka stage does, minus Kafka: route each signal to its state, apply it;
+    a datetime in the stream is a timer tick that advances every route to that time."""
+    states: dict[str, RouteState] = {}
+    published: list[MxPolicyChange] = []
+    for step in steps:
+        if isinstance(step, datetime):
+            for key in sorted(states):
+                states[key], changes = advance(states[key], step, rules)
+                published.extend(changes)
+        else:
+            key = route_of(step, rules).key
+            states[key], changes = apply(states.get(key), step, rules)
+            published.extend(changes)
+    return states, published
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+Summary = tuple[str, str, int, str, float, float | None]
+
+
+def minutes(moment: datetime) -> float:
+    return (moment - T0).total_seconds() / 60
+
+
+def summary(changes: Iterable[MxPolicyChange]) -> list[Summary]:
+    """(route, reason, level, status, minutes after T0, until in minutes) per change."""
+    return [
+        (
+            change.route,
+            change.reason.value,
+            change.level,
+            change.status.value,
+            minutes(change.event_time),
+            None if change.until is None else minutes(change.until),
+        )
+        for change in changes
+    ]
