@@ -18,9 +18,11 @@ import click
 from processor.intake import IntakeOptions, parse
 from processor.intake.evaluation import (
     Qualify,
-    evaluate as run_evaluation,
     format_report,
     result_rows,
+)
+from processor.intake.evaluation import (
+    evaluate as run_evaluation,
 )
 from processor.intake.record import BounceRecord, ParseError, ParseResult, RecordKind
 from processor.intake.sources import INPUT_FORMATS, read_inputs
@@ -42,7 +44,7 @@ def classify(paths: tuple[str, ...], input_format: str, max_bytes: int | None) -
     """Parse and qualify bounces in PATH... and print JSON Lines, one per failed recipient."""
     options = IntakeOptions(max_bytes=max_bytes) if max_bytes else IntakeOptions()
     qualify = load_qualifier()
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     stdin = sys.stdin.buffer.read() if "-" in paths else None
     for path in paths:
         for source, data, kind in read_inputs(path, input_format, stdin=stdin):
@@ -78,10 +80,11 @@ def evaluate(directory: Path, as_json: bool, no_mismatches: bool) -> None:
 def load_qualifier() -> Qualify:
     """The rule engine's ``qualify``; the interim status-code mapping until it exists."""
     try:
-        from processor.qualify import load_engine  # type: ignore[attr-defined]
+        from processor.qualify import load_engine  # type: ignore[attr-defined,unused-ignore]
 
         engine = load_engine(rules_dir=None)
-        return engine.qualify  # type: ignore[no-any-return]
+        qualify: Qualify = engine.qualify
+        return qualify
     except (ImportError, AttributeError):
         return interim_status_qualification
 

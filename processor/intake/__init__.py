@@ -9,11 +9,12 @@ raises: every failure comes back as a :class:`ParseError` in the result.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from processor.intake import arf, autoreply, rfc3464, smtp_record
 from processor.intake.dialects import DIALECTS, FALLBACK
-from processor.intake.dialects.common import recipient_blocks, reason_lines
+from processor.intake.dialects.common import reason_lines, recipient_blocks
 from processor.intake.mime import read_message
 from processor.intake.record import BounceRecord, ParseError, ParseResult, RecordKind
 from processor.intake.smtp_record import parse_smtp_record
@@ -55,7 +56,7 @@ def parse(
         if format == "json" or (format in (None, "auto") and data.lstrip()[:1] == b"{"):
             return smtp_record.parse_json(data)
         return parse_message(data, options=options)
-    except Exception as exc:  # noqa: BLE001 (the contract: never raise to the caller)
+    except Exception as exc:  # the contract: never raise to the caller
         return _error("internal_error", f"{type(exc).__name__}: {exc}"[:500])
 
 
@@ -71,7 +72,7 @@ def parse_message(data: bytes, *, options: IntakeOptions | None = None) -> Parse
     return _error("not_a_bounce", "no bounce, feedback report or auto-reply found")
 
 
-def read_view(view: MessageView) -> list[BounceRecord]:
+def read_view(view: MessageView, depth: int = 0) -> list[BounceRecord]:
     """The records of a parsed message, trying each reader in order of certainty."""
     if arf.matches(view):
         records = arf.parse(view)
@@ -81,15 +82,22 @@ def read_view(view: MessageView) -> list[BounceRecord]:
         records = rfc3464.parse(view)
         if records:
             return _enrich_from_body(view, records)
+    inner = view.original
+    if inner is not None and inner.get_content_type() == "multipart/report" and depth < 3:
+        # a gateway that wraps the real delivery report as an attachment
+        records = read_view(MessageView(inner, view.options), depth=depth + 1)
+        if records:
+            return records
+    quoted_report = unquote(view.body_text)
+    if rfc3464.has_dsn_fields(quoted_report):  # a report pasted into (or forwarded as) text
+        records = rfc3464.records_from_fields(view, quoted_report)
+        if records:
+            return _enrich_from_body(view, records)
     for dialect in DIALECTS:
         if dialect.matches(view):
             records = dialect.parse(view)
             if records:
                 return records
-    if rfc3464.has_dsn_fields(view.body_text):
-        records = rfc3464.records_from_fields(view, view.body_text)
-        if records:
-            return _enrich_from_body(view, records)
     if autoreply.matches(view):
         return autoreply.parse(view)
     if FALLBACK.matches(view):
@@ -134,6 +142,14 @@ def _enrich_from_body(view: MessageView, records: list[BounceRecord]) -> list[Bo
             update["smtp_code"] = find_reply_code(reason)
         enriched.append(record.model_copy(update=update))
     return enriched
+
+
+_QUOTE_PREFIX = re.compile(r"^[ \t]*>[ \t]?", re.MULTILINE)
+
+
+def unquote(text: str) -> str:
+    """``text`` without e-mail quoting (``> ``), for bounces forwarded inline."""
+    return _QUOTE_PREFIX.sub("", text) if "\n>" in text or text.startswith(">") else text
 
 
 def _error(error_class: str, message: str) -> ParseResult:

@@ -55,9 +55,8 @@ def matches(view: MessageView) -> bool:
 
 
 def parse(view: MessageView) -> list[BounceRecord]:
-    sender = (
-        view.from_address
-        or (find_addresses(header_text(view.message, "Reply-To") or "") or [None])[0]
+    sender = view.from_address or next(
+        iter(find_addresses(header_text(view.message, "Reply-To") or "")), None
     )
     return [
         view.record(

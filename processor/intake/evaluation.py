@@ -55,7 +55,7 @@ def record_row(
     if record.metadata:
         row["metadata"] = record.metadata
     for key in QUALIFICATION_KEYS:
-        value = getattr(qualification, key, None) if qualification is not None else None
+        value: Any = getattr(qualification, key, None) if qualification is not None else None
         row[key] = value.value if hasattr(value, "value") else value
     return row
 
@@ -177,11 +177,11 @@ def evaluate(directory: Path, qualify: Qualify) -> EvaluationReport:
     report = EvaluationReport(samples=len(by_sample), rows=len(expected))
     for sample, rows in by_sample.items():
         try:
-            produced = []
+            produced: list[dict[str, Any]] = []
             for source in read_inputs(str(directory / sample)):
                 result = parse(source.data, format="json" if source.format == "json" else None)
                 produced += result_rows(sample, result, qualify, first_index=len(produced) + 1)
-        except Exception as exc:  # noqa: BLE001 (a crash is a finding, not a stop)
+        except Exception as exc:  # a crash is a finding, not a stop
             report.crashed.append(f"{sample}: {type(exc).__name__}: {exc}")
             produced = []
         for row in sorted(rows, key=lambda r: r.index):

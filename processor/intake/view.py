@@ -196,9 +196,8 @@ class MessageView:
             return None
         rest = self.body_text[match.end() :]
         first_header = _HEADER_LINE.search(rest)
-        if first_header is None or rest[: first_header.start()].strip(" \n>-|") not in {""}:
-            if first_header is None or first_header.start() > 400:
-                return None
+        if first_header is None or first_header.start() > 400:
+            return None
         return email.message_from_string(rest[first_header.start() :].replace("\n>", "\n"))
 
     @cached_property

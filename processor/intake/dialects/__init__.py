@@ -27,12 +27,39 @@ class Dialect(Protocol):
 
 from processor.intake.dialects import (  # noqa: E402
     amazonses,
+    exchange,
+    exim,
     generic,
+    gmail,
+    googlegroups,
+    japanese,
+    mailgateways,
+    mailinglist,
+    messagingserver,
+    notes,
+    postfix,
+    qmail,
+    sendmail,
+    yahoo,
 )
 
-# Tried in this order; the first that matches and finds recipients wins.
+# Tried in this order; the first that matches and finds recipients wins. Specific
+# signatures (JSON, provider senders) come before the widely imitated MTA formats.
 DIALECTS: tuple[Dialect, ...] = (
-    amazonses,  # JSON notifications, checked first: unmistakable
+    amazonses,
+    googlegroups,
+    gmail,
+    yahoo,
+    japanese,
+    messagingserver,
+    notes,
+    exchange,
+    qmail,
+    postfix,
+    exim,
+    sendmail,
+    mailgateways,
+    mailinglist,
 )
 
 FALLBACK: Dialect = generic

@@ -30,9 +30,13 @@ def parse(view: MessageView) -> list[BounceRecord]:
     if notification is None:
         return []
     kind = str(notification.get("notificationType") or notification.get("eventType") or "")
-    mail = notification.get("mail") if isinstance(notification.get("mail"), dict) else {}
+    mail: dict[str, Any] = notification.get("mail") or {}
+    if not isinstance(mail, dict):
+        mail = {}
     common: dict[str, Any] = {"dialect": NAME, "original_message_id": _text(mail.get("messageId"))}
-    headers = mail.get("commonHeaders") if isinstance(mail.get("commonHeaders"), dict) else {}
+    headers: dict[str, Any] = mail.get("commonHeaders") or {}
+    if not isinstance(headers, dict):
+        headers = {}
     if headers:
         common["original_subject"] = _text(headers.get("subject"))
         common["original_from"] = _text(", ".join(map(str, headers.get("from") or [])))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from processor.intake.record import BounceRecord
 from processor.intake.text import find_addresses, find_reply_code, find_status, is_system_address
@@ -25,14 +26,21 @@ _QUOTED_HEADER_LINE = re.compile(
 )
 _URL = re.compile(r"(?:https?|mailto):\S+", re.IGNORECASE)
 _REMOTE_HOST = re.compile(
-    r"\b(?:host|remote host|server|mx|mail server|by)\s+\[?([A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z0-9\-]+)\]?"
+    r"\b(?:host|remote host|server|mx|mail server|by)\s+"
+    r"\[?([A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z0-9\-]+)\]?"
     r"(?:\s*\[[\d.:a-fA-F]+\])?\s*(?:said|says|replied|responded|\[|:|\()",
     re.IGNORECASE,
 )
 
 
-def candidate_recipients(view: MessageView, text: str) -> list[str]:
-    """Addresses in ``text`` that can be failed recipients (not the bounce's own parties)."""
+def candidate_recipients(
+    view: MessageView, text: str, *, include_parties: bool = True
+) -> list[str]:
+    """Addresses in ``text`` that can be failed recipients (not the bounce's own parties).
+
+    With ``include_parties``, the bounce's own To address is returned when nothing else
+    is named (someone who wrote to themselves).
+    """
     excluded = view.sender_addresses
     found: list[str] = []
     parties: list[str] = []
@@ -45,8 +53,10 @@ def candidate_recipients(view: MessageView, text: str) -> list[str]:
             bucket = parties if address in excluded else found
             if address not in bucket:
                 bucket.append(address)
+    if found or not include_parties:
+        return found
     # A bounce about a message one sent to oneself names the sender as the recipient.
-    return found or parties[:1]
+    return parties[:1]
 
 
 def recipient_blocks(
@@ -110,24 +120,21 @@ def records_from_blocks(
     *,
     dialect: str,
     fallback_diagnostic: str | None = None,
-    **fields: object,
+    **fields: Any,
 ) -> list[BounceRecord]:
     """One failed-recipient record per block; blocks without a reason share the fallback."""
     records = []
     for recipient, block in blocks:
         diagnostic = _strip_recipient_only_line(block, recipient)
         if not (find_status(diagnostic) or find_reply_code(diagnostic)) and fallback_diagnostic:
-            diagnostic = (
-                (diagnostic + "\n" + fallback_diagnostic).strip()
-                if diagnostic
-                else fallback_diagnostic
-            )
-        values: dict[str, object] = {"remote_mta": remote_host(diagnostic or "")}
+            # the reason was stated once for all recipients: put it first
+            diagnostic = f"{fallback_diagnostic}\n{diagnostic}".strip()
+        values: dict[str, Any] = {"remote_mta": remote_host(diagnostic or "")}
         values.update(fields)
         records.append(
             view.record(
                 recipient=recipient, dialect=dialect, diagnostic=diagnostic or None, **values
-            )  # type: ignore[arg-type]
+            )
         )
     return records
 
@@ -164,7 +171,7 @@ def section_records(
     start: re.Pattern[str] | None = None,
     end: re.Pattern[str] | None = None,
     recipients: list[str] | None = None,
-    **fields: object,
+    **fields: Any,
 ) -> list[BounceRecord]:
     """Records for the recipients named in one section of the body (all of it by default).
 
@@ -175,10 +182,14 @@ def section_records(
     text = section(body, start, end) if start is not None else body
     if not text.strip():
         text = body
+    if recipients is None:
+        recipients = (
+            candidate_recipients(view, text, include_parties=False)
+            or find_addresses(view.header("X-Failed-Recipients") or "")
+            or candidate_recipients(view, text)
+            or view.original_recipients[:1]
+        )
     blocks = recipient_blocks(view, text, recipients=recipients)
-    if not blocks and recipients is None:
-        failed = find_addresses(view.header("X-Failed-Recipients") or "")
-        blocks = recipient_blocks(view, text, recipients=failed or view.original_recipients[:1])
     return records_from_blocks(
         view, blocks, dialect=dialect, fallback_diagnostic=reason_text(text), **fields
     )

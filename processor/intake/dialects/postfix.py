@@ -1,0 +1,43 @@
+"""Postfix bounce bodies without (or with an unusable) delivery-status part.
+
+Shape: "This is the mail system at host X." (older: "This is the Postfix program at
+host X."), a boilerplate paragraph ending "The mail system", then one paragraph per
+recipient: ``<address>: host mx[ip] said: 550 5.1.1 ... (in reply to RCPT TO command)``
+or ``<address> (expanded from <alias>): ...``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from processor.intake.dialects.common import section_records
+from processor.intake.record import BounceRecord
+from processor.intake.text import find_addresses
+from processor.intake.view import MessageView
+
+NAME = "postfix"
+
+_SIGNATURE = re.compile(
+    r"This is the (?:mail system|Postfix program) at host|"
+    r"could not be delivered to one or more recipients\. It's attached below",
+    re.IGNORECASE,
+)
+_START = re.compile(r"^\s*The (?:mail system|Postfix program)\s*$", re.IGNORECASE | re.MULTILINE)
+_RECIPIENT_LINE = re.compile(r"^<([^<>\s]+@[^<>\s]+)>(?: \(expanded from [^)]*\))?:", re.MULTILINE)
+
+
+def matches(view: MessageView) -> bool:
+    return bool(_SIGNATURE.search(view.body_before_original[:2000]))
+
+
+def parse(view: MessageView) -> list[BounceRecord]:
+    body = view.body_before_original
+    listed = [a for line in _RECIPIENT_LINE.findall(body) for a in find_addresses(line)]
+    delayed = "delayed" in view.subject.lower() or "Delayed Mail" in view.subject
+    return section_records(
+        view,
+        dialect=NAME,
+        start=_START,
+        recipients=list(dict.fromkeys(listed)) or None,
+        action="delayed" if delayed else "failed",
+    )

@@ -1,0 +1,46 @@
+"""qmail and its descendants (netqmail, vpopmail, Yahoo's old qmail-based relays).
+
+Shape: "Hi. This is the qmail-send program at host." then, per failed recipient, a
+line ``<address>:`` followed by the reason, and "--- Below this line is a copy of the
+message." Reasons carry codes like ``(#5.1.1)`` and "Remote host said: 550 ...".
+"""
+
+from __future__ import annotations
+
+import re
+
+from processor.intake.dialects.common import section_records
+from processor.intake.record import BounceRecord
+from processor.intake.text import find_addresses
+from processor.intake.view import MessageView
+
+NAME = "qmail"
+
+_SIGNATURE = re.compile(
+    r"This is the qmail-send program|qmail-send program at|"
+    r"I'm afraid I wasn't able to deliver your message|"
+    r"I'm not going to try again; this message has been in the queue too long",
+    re.IGNORECASE,
+)
+_START = re.compile(r"(?:following addresses|wasn't able to deliver)[^\n]*\n", re.IGNORECASE)
+_RECIPIENT_LINE = re.compile(r"^<([^<>\s]+@[^<>\s]+)>:", re.MULTILINE)
+
+
+def matches(view: MessageView) -> bool:
+    return bool(_SIGNATURE.search(view.body_before_original[:3000]))
+
+
+def parse(view: MessageView) -> list[BounceRecord]:
+    listed = [
+        a
+        for line in _RECIPIENT_LINE.findall(view.body_before_original)
+        for a in find_addresses(line)
+    ]
+    delayed = "too long" in view.body_before_original or "temporary" in view.subject.lower()
+    return section_records(
+        view,
+        dialect=NAME,
+        start=_START,
+        recipients=list(dict.fromkeys(listed)) or None,
+        action="delayed" if delayed and "permanent" not in view.body_before_original else "failed",
+    )

@@ -1,0 +1,77 @@
+"""Sendmail (8.x and the older V5 / V8 "Returned mail" format) without a usable DSN part.
+
+Shape: "----- The following addresses had permanent fatal errors -----" listing
+recipients, each optionally followed by "(reason: 550 ...)", then "----- Transcript of
+session follows -----" with lines like ``550 5.1.1 <addr>... User unknown``. Old V5
+bounces only have the transcript, with ``554 <addr>... reason`` lines.
+"""
+
+from __future__ import annotations
+
+import re
+
+from processor.intake.dialects.common import reason_text, recipient_blocks, records_from_blocks
+from processor.intake.record import BounceRecord
+from processor.intake.text import find_addresses
+from processor.intake.view import MessageView
+
+NAME = "sendmail"
+
+_SIGNATURE = re.compile(
+    r"-{3,} ?(?:The following addresses had|Transcript of session follows|"
+    r"Original message follows|Unsent message follows)",
+    re.IGNORECASE,
+)
+_ADDRESSES = re.compile(
+    r"-+ ?The following addresses had [^\n]*-+\n(.*?)(?:\n\s*\n|\n\s*-{3,}|\Z)",
+    re.IGNORECASE | re.DOTALL,
+)
+_TRANSCRIPT = re.compile(
+    r"-+ ?Transcript of session follows ?-+\n(.*?)(?:\n\s*-{3,}|\Z)", re.IGNORECASE | re.DOTALL
+)
+_TRANSCRIPT_RECIPIENT = re.compile(
+    r"^\d{3}[ \-](?:\d\.\d+\.\d+ )?<?([^<>\s]+@[^<>\s]+?)>?\.\.\.", re.MULTILINE
+)
+_DELAYED = re.compile(r"warning: could not send|delayed|deferred", re.IGNORECASE)
+
+
+def matches(view: MessageView) -> bool:
+    return bool(_SIGNATURE.search(view.body_before_original[:5000]))
+
+
+def parse(view: MessageView) -> list[BounceRecord]:
+    body = view.body_before_original
+    listed_section = _ADDRESSES.search(body)
+    transcript_match = _TRANSCRIPT.search(body)
+    transcript = transcript_match.group(1) if transcript_match else ""
+    recipients = find_addresses(listed_section.group(1)) if listed_section else []
+    if not recipients:
+        recipients = list(
+            dict.fromkeys(
+                a
+                for line in _TRANSCRIPT_RECIPIENT.findall(transcript)
+                for a in find_addresses(line)
+            )
+        )
+    recipients = [r for r in recipients if r not in view.sender_addresses] or recipients
+    if not recipients:
+        return []
+    listed = recipient_blocks(
+        view, listed_section.group(1) if listed_section else "", recipients=recipients
+    )
+    in_transcript = dict(recipient_blocks(view, transcript, recipients=recipients))
+    blocks = []
+    for recipient, block in listed:
+        about = in_transcript.get(recipient, "")
+        lines = [
+            line for line in about.split("\n") if recipient in line.lower() or line[:3].isdigit()
+        ]
+        blocks.append((recipient, "\n".join(filter(None, [block, *lines[:3]]))))
+    delayed = bool(_DELAYED.search(view.subject))
+    return records_from_blocks(
+        view,
+        blocks,
+        dialect=NAME,
+        fallback_diagnostic=reason_text(transcript or body),
+        action="delayed" if delayed else "failed",
+    )
