@@ -26,7 +26,7 @@ from processor.config import load_settings
 from processor.sample_events import generate
 from processor.stream.events import SourceMessage
 from processor.stream.qualify_app import build_processor, load_rule_engine, register_schemas
-from processor.stream.qualify_stage import Output
+from processor.stream.task import FunctionTask, Output
 from processor.stream.topics import ensure_topics
 from processor.stream.transactional import TransactionalLoop
 
@@ -101,7 +101,7 @@ def one_run(kind: str, count: int, passthrough: bool) -> float:
         input_topics=[topics.raw],
         group_id=settings.group_id,
         transactional_id=settings.transactional_id,
-        handler=handler,
+        task=FunctionTask(handler),
     )
     thread = threading.Thread(target=loop.run, daemon=True)
     start = time.perf_counter()

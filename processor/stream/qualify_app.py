@@ -16,7 +16,8 @@ from processor.ops import metrics
 from processor.ops.http import OpsServer, poll_liveness
 from processor.stream import avro
 from processor.stream.events import SourceMessage
-from processor.stream.qualify_stage import Output, QualifyProcessor
+from processor.stream.qualify_stage import QualifyProcessor
+from processor.stream.task import FunctionTask, Output
 from processor.stream.topics import ensure_topics
 from processor.stream.transactional import TransactionalLoop
 
@@ -95,7 +96,7 @@ class QualifyStage:
             input_topics=[settings.topics.raw],
             group_id=settings.group_id,
             transactional_id=settings.transactional_id,
-            handler=self._handle,
+            task=FunctionTask(self._handle),
         )
         self.server: OpsServer | None = None
 

@@ -21,6 +21,7 @@ from processor.intake.record import BounceRecord
 from processor.qualify.result import FailureType, Qualification
 from processor.stream import events
 from processor.stream.events import SourceMessage
+from processor.stream.task import Output
 
 Serialize = Callable[[dict[str, Any], str], bytes]
 DecodeEnvelope = Callable[[bytes, str], dict[str, Any] | None]
@@ -30,14 +31,6 @@ ENVELOPE_CONTENT_TYPES = ("avro", "vnd.bounce-processor.envelope")
 
 class Qualifier(Protocol):
     def qualify(self, record: BounceRecord) -> Qualification: ...
-
-
-@dataclass(frozen=True)
-class Output:
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 @dataclass

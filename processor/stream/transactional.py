@@ -39,7 +39,7 @@ from confluent_kafka import (
 from processor.config import ProcessorSettings
 from processor.ops import metrics
 from processor.stream.events import SourceMessage
-from processor.stream.qualify_stage import Output
+from processor.stream.task import Output, StreamTask
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,6 @@ EXIT_OK = 0
 EXIT_FATAL = 2
 EXIT_OUTAGE = 3
 
-Handler = Callable[[SourceMessage], list[Output]]
 OUTAGE_CODES = {KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE}
 
 
@@ -100,13 +99,12 @@ class TransactionalLoop:
         input_topics: list[str],
         group_id: str,
         transactional_id: str,
-        handler: Handler,
-        between_batches: Callable[[], None] | None = None,
+        task: StreamTask,
     ) -> None:
         self.settings = settings
         self.input_topics = input_topics
-        self.handler = handler
-        self.between_batches = between_batches
+        self.task = task
+        self._last_punctuation = time.monotonic()
         self.health = LoopHealth()
         self._stop = threading.Event()
         self._stop_deadline: float | None = None
@@ -161,8 +159,9 @@ class TransactionalLoop:
                 self._poll_once()
                 if self._batch_due():
                     self._commit_batch()
-                    if self.between_batches is not None:
-                        self.between_batches()
+                if not self._pending.events:
+                    self._punctuate_if_due()
+                    self.task.between_transactions()
                 self._check_outage()
             if self._pending.events:
                 self._commit_batch()
@@ -205,7 +204,7 @@ class TransactionalLoop:
             pending.started = time.monotonic()
         source = source_message(message)
         metrics.consumed.labels(source.topic).inc()
-        pending.outputs.extend(self.handler(source))
+        pending.outputs.extend(self.task.process(source))
         tp = (source.topic, source.partition)
         pending.first_offsets.setdefault(tp, source.offset)
         pending.next_offsets[tp] = source.offset + 1
@@ -252,12 +251,45 @@ class TransactionalLoop:
         for output in pending.outputs:
             metrics.produced.labels(output.topic).inc()
 
+    def _punctuate_if_due(self) -> None:
+        interval = self.task.punctuate_interval
+        if interval is None or time.monotonic() - self._last_punctuation < interval:
+            return
+        self._last_punctuation = time.monotonic()
+        outputs = self.task.punctuate()
+        if not outputs:
+            return
+        try:
+            self._retry("begin_transaction", lambda _t: self.producer.begin_transaction())
+            for output in outputs:
+                self._produce(output)
+            self._retry("commit_transaction", lambda t: self.producer.commit_transaction(t))
+        except _AbortBatch as abort:
+            log.warning("punctuation aborted (%s); it runs again", abort)
+            metrics.transactions.labels("aborted").inc()
+            self._retry("abort_transaction", lambda t: self.producer.abort_transaction(t))
+            self.task.on_aborted()
+            return
+        self.task.on_committed()
+        metrics.transactions.labels("committed").inc()
+        for output in outputs:
+            metrics.produced.labels(output.topic).inc()
+
     def _produce(self, output: Output) -> None:
         while True:
             try:
-                self.producer.produce(
-                    output.topic, key=output.key, value=output.value, headers=output.headers
-                )
+                if output.partition is None:
+                    self.producer.produce(
+                        output.topic, key=output.key, value=output.value, headers=output.headers
+                    )
+                else:
+                    self.producer.produce(
+                        output.topic,
+                        key=output.key,
+                        value=output.value,
+                        headers=output.headers,
+                        partition=output.partition,
+                    )
                 return
             except BufferError:
                 self.producer.poll(0.05)  # local queue full: let deliveries drain
@@ -369,7 +401,12 @@ class TransactionalLoop:
     # -- rebalancing -------------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.health.assigned.update((tp.topic, tp.partition) for tp in partitions)
+        gained = [(tp.topic, tp.partition) for tp in partitions]
+        self.health.assigned.update(gained)
+        if gained:
+            self.health.restored = False
+            self.task.on_assigned(gained)
+            self.health.restored = True
         self.health.joined = True
         metrics.assigned_partitions.set(len(self.health.assigned))
         log.info("assigned %s", _names(partitions))
@@ -383,12 +420,16 @@ class TransactionalLoop:
             except FatalKafkaError:
                 self._fatal = KafkaError(KafkaError._FATAL, "commit on revoke failed", fatal=True)
         self.health.assigned -= revoked
+        self.task.on_revoked(sorted(revoked))
         metrics.assigned_partitions.set(len(self.health.assigned))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.warning("lost %s; dropping the pending batch", _names(partitions))
         self._pending = _Pending()
-        self.health.assigned -= {(tp.topic, tp.partition) for tp in partitions}
+        self.task.on_aborted()
+        lost = {(tp.topic, tp.partition) for tp in partitions}
+        self.health.assigned -= lost
+        self.task.on_revoked(sorted(lost))
         metrics.assigned_partitions.set(len(self.health.assigned))
 
     def _on_stats(self, stats_json: str) -> None:
