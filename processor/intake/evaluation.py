@@ -185,7 +185,11 @@ def evaluate(directory: Path, qualify: Qualify) -> EvaluationReport:
             report.crashed.append(f"{sample}: {type(exc).__name__}: {exc}")
             produced = []
         for row in sorted(rows, key=lambda r: r.index):
-            _compare(report, row, _matching_row(row, produced))
+            matched = _matching_row(row, produced)
+            # Other fields are still compared when only the address differs: with the row
+            # in the same position.
+            same_position = produced[row.index - 1] if 0 < row.index <= len(produced) else None
+            _compare(report, row, matched, matched or same_position)
     return report
 
 
@@ -200,11 +204,16 @@ def _matching_row(expected: Expected, produced: list[dict[str, Any]]) -> dict[st
     return None
 
 
-def _compare(report: EvaluationReport, expected: Expected, row: dict[str, Any] | None) -> None:
+def _compare(
+    report: EvaluationReport,
+    expected: Expected,
+    matched: dict[str, Any] | None,
+    compared: dict[str, Any] | None,
+) -> None:
     engine_tallies = report.by_engine.setdefault(expected.engine, {f: Tally() for f in FIELDS})
-    actual = row or {}
+    actual = compared or {}
     checks: list[tuple[str, bool, str, str]] = [
-        ("recipient", row is not None, expected.recipient, str(actual.get("recipient") or "")),
+        ("recipient", matched is not None, expected.recipient, str(actual.get("recipient") or "")),
         (
             "status",
             _text(actual.get("status")) == expected.status,

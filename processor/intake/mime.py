@@ -23,8 +23,21 @@ def read_message(data: bytes) -> Message:
     if b"\r" in data:
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     message = email.message_from_bytes(data, policy=email_policy.compat32)
+    _plain_structural_headers(message)
     _repair(message, depth=0)
     return message
+
+
+_STRUCTURAL_HEADERS = ("Content-Type", "Content-Transfer-Encoding", "Content-Disposition")
+
+
+def _plain_structural_headers(message: Message) -> None:
+    """Turn 8-bit MIME headers (stdlib ``Header`` objects) into ``str`` the stdlib can read."""
+    for part in message.walk():
+        for name in _STRUCTURAL_HEADERS:
+            value = part.get(name)
+            if value is not None and not isinstance(value, str):
+                part.replace_header(name, str(value).encode("ascii", "replace").decode("ascii"))
 
 
 def _repair(message: Message, depth: int) -> None:
@@ -41,7 +54,7 @@ def _repair(message: Message, depth: int) -> None:
     boundary = _used_boundary(payload)
     if boundary is None:
         return
-    content_type = message.get("Content-Type", "multipart/mixed")
+    content_type = str(message.get("Content-Type", "multipart/mixed"))
     content_type = re.sub(r"(?is);?\s*boundary\s*=\s*(\"[^\"]*\"|[^;\s]*)", "", content_type)
     rebuilt = email.message_from_string(
         f'Content-Type: {content_type}; boundary="{boundary}"\n\n{_drop_stray_params(payload)}',
@@ -50,7 +63,8 @@ def _repair(message: Message, depth: int) -> None:
     parts = rebuilt.get_payload()
     if isinstance(parts, list) and parts:
         message.set_payload(parts)
-        message.set_param("boundary", boundary)
+        del message["Content-Type"]
+        message["Content-Type"] = f'{content_type}; boundary="{boundary}"'
         for part in parts:
             if isinstance(part, Message):
                 _repair(part, depth + 1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import re
 from datetime import UTC, datetime
-from email.header import decode_header, make_header
+from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.utils import parsedate_to_datetime
 
@@ -160,7 +160,20 @@ def header_text(message: Message, name: str) -> str | None:
     raw = message.get(name)
     if raw is None:
         return None
-    return decode_words(str(raw) if not isinstance(raw, str) else raw)
+    if isinstance(raw, Header):  # compat32 hands 8-bit header bytes over as a Header
+        return decode_words(_header_object_text(raw))
+    return decode_words(str(raw))
+
+
+def _header_object_text(header: Header) -> str:
+    pieces = []
+    for chunk, charset in decode_header(header):
+        if isinstance(chunk, bytes):
+            known = charset if charset and charset != "unknown-8bit" else None
+            pieces.append(decode_bytes(chunk, known))
+        else:
+            pieces.append(chunk)
+    return "".join(pieces)
 
 
 def decode_words(raw: str) -> str:

@@ -1,0 +1,30 @@
+"""Shared fixtures for intake tests: the labelled corpus location and message builders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def corpus_dir() -> Path:
+    """``$BOUNCE_CORPUS_DIR`` or ``../shared/corpus`` beside the repository."""
+    configured = os.environ.get("BOUNCE_CORPUS_DIR")
+    return Path(configured) if configured else (REPO_ROOT / ".." / "shared" / "corpus").resolve()
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    path = corpus_dir()
+    if not (path / "expected.tsv").is_file():
+        pytest.skip(f"labelled corpus not found at {path}")
+    return path
+
+
+def message(headers: dict[str, str], body: str, *, newline: str = "\n") -> bytes:
+    """An RFC 5322 message from headers and a body (``\\n`` in body become ``newline``)."""
+    head = "".join(f"{name}: {value}\n" for name, value in headers.items())
+    return (head + "\n" + body).replace("\n", newline).encode("utf-8")

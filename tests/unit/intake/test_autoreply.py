@@ -1,0 +1,66 @@
+"""RFC 3834 auto-replies are recognised (and told apart from bounces)."""
+
+from __future__ import annotations
+
+from processor.intake import RecordKind, parse
+from tests.unit.intake.conftest import message
+
+
+def test_vacation_reply_is_an_autoreply_for_its_sender() -> None:
+    data = message(
+        {
+            "From": "Jane <Jane@Example.org>",
+            "To": "news@sender.example",
+            "Subject": "Out of Office: Spring offer",
+            "Auto-Submitted": "auto-replied",
+            "Date": "Mon, 2 Mar 2026 08:00:00 +0100",
+        },
+        "I am out of the office until Monday.\n",
+    )
+
+    records = parse(data).records
+
+    assert [(r.kind, r.recipient) for r in records] == [(RecordKind.AUTOREPLY, "jane@example.org")]
+    assert records[0].event_time is not None
+
+
+def test_subject_alone_identifies_an_automatic_reply() -> None:
+    data = message(
+        {"From": "bob@example.net", "To": "x@sender.example", "Subject": "Automatic reply: Hi"},
+        "Thanks for your message.\n",
+    )
+
+    assert parse(data).records[0].kind is RecordKind.AUTOREPLY
+
+
+def test_a_bounce_with_auto_submitted_is_still_a_bounce() -> None:
+    data = message(
+        {
+            "From": "MAILER-DAEMON@mx.sender.example",
+            "To": "news@sender.example",
+            "Subject": "failure notice",
+            "Auto-Submitted": "auto-replied",
+        },
+        "Hi. This is the qmail-send program at mx.sender.example.\n"
+        "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+        "This is a permanent error; I've given up. Sorry it didn't work out.\n\n"
+        "<gone@example.org>:\n"
+        "192.0.2.5 does not like recipient.\n"
+        "Remote host said: 550 5.1.1 <gone@example.org>: No such user\n",
+    )
+
+    record = parse(data).records[0]
+
+    assert record.kind is RecordKind.DSN
+    assert (record.recipient, record.status, record.smtp_code) == ("gone@example.org", "5.1.1", 550)
+
+
+def test_ordinary_mail_is_not_a_bounce() -> None:
+    data = message(
+        {"From": "friend@example.org", "To": "me@example.net", "Subject": "Lunch?"},
+        "Shall we meet at noon?\n",
+    )
+
+    result = parse(data)
+
+    assert result.error is not None and result.error.error_class == "not_a_bounce"

@@ -1,0 +1,213 @@
+"""Non-standard bounce bodies: each dialect on a small synthetic message of its shape."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from processor.intake import RecordKind, parse
+from processor.intake.dialects import DIALECTS, FALLBACK
+from tests.unit.intake.conftest import message
+
+SENDER = "news@sender.example"
+
+
+def bounce(body: str, *, sender: str = "MAILER-DAEMON@mx.example.net", **headers: str) -> bytes:
+    base = {"From": sender, "To": SENDER, "Subject": "Undelivered Mail Returned to Sender"}
+    base.update({name.replace("_", "-"): value for name, value in headers.items()})
+    return message(base, body)
+
+
+CASES = {
+    "postfix": (
+        bounce(
+            "This is the mail system at host mx.example.net.\n\n"
+            "I'm sorry to have to inform you that your message could not\n"
+            "be delivered to one or more recipients.\n\n"
+            "                   The mail system\n\n"
+            "<gone@example.org>: host mx.example.org[192.0.2.3] said: 550 5.1.1\n"
+            "    <gone@example.org>: Recipient address rejected: User unknown (in reply to\n"
+            "    RCPT TO command)\n\n"
+            "<full@example.org>: host mx.example.org[192.0.2.3] said: 452 4.2.2 Over quota\n"
+        ),
+        [("gone@example.org", "5.1.1", 550), ("full@example.org", "4.2.2", 452)],
+    ),
+    "qmail": (
+        bounce(
+            "Hi. This is the qmail-send program at mx.example.net.\n"
+            "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+            "This is a permanent error; I've given up. Sorry it didn't work out.\n\n"
+            "<nobody@example.org>:\n"
+            "Sorry, no mailbox here by that name. (#5.1.1)\n\n"
+            "--- Below this line is a copy of the message.\n\n"
+            "To: nobody@example.org\nSubject: hi\n\nhello\n",
+            Subject="failure notice",
+        ),
+        [("nobody@example.org", "5.1.1", None)],
+    ),
+    "exim": (
+        bounce(
+            "This message was created automatically by mail delivery software.\n\n"
+            "A message that you sent could not be delivered to one or more of its\n"
+            "recipients. This is a permanent error. The following address(es) failed:\n\n"
+            "  someone@example.org\n"
+            "    host mx.example.org [192.0.2.4]\n"
+            "    SMTP error from remote mail server after RCPT TO:<someone@example.org>:\n"
+            "    550 5.2.1 The email account that you tried to reach is disabled\n\n"
+            "------ This is a copy of the message, including all the headers. ------\n\n"
+            "From: news@sender.example\nTo: someone@example.org\n\nhello\n",
+            Subject="Mail delivery failed: returning message to sender",
+            X_Failed_Recipients="someone@example.org",
+        ),
+        [("someone@example.org", "5.2.1", 550)],
+    ),
+    "sendmail": (
+        bounce(
+            "The original message was received at Mon, 2 Mar 2026 10:00:00 +0100\n"
+            "from localhost [127.0.0.1]\n\n"
+            "   ----- The following addresses had permanent fatal errors -----\n"
+            "<who@example.org>\n"
+            "    (reason: 550 5.1.1 <who@example.org>... User unknown)\n\n"
+            "   ----- Transcript of session follows -----\n"
+            "... while talking to mx.example.org.:\n"
+            ">>> RCPT To:<who@example.org>\n"
+            "<<< 550 5.1.1 <who@example.org>... User unknown\n"
+            "550 5.1.1 <who@example.org>... User unknown\n",
+            Subject="Returned mail: see transcript for details",
+        ),
+        [("who@example.org", "5.1.1", 550)],
+    ),
+    "gmail": (
+        bounce(
+            "Delivery to the following recipient failed permanently:\n\n"
+            "     lost@example.org\n\n"
+            "Technical details of permanent failure:\n"
+            "Google tried to deliver your message, but it was rejected by the server.\n"
+            "The error that the other server returned was:\n"
+            "550 5.1.1 <lost@example.org>... User Unknown\n",
+            sender="Mail Delivery Subsystem <mailer-daemon@googlemail.com>",
+            Subject="Delivery Status Notification (Failure)",
+            X_Failed_Recipients="lost@example.org",
+        ),
+        [("lost@example.org", "5.1.1", 550)],
+    ),
+    "exchange": (
+        bounce(
+            "Your message\n\n  To:      box@example.org\n  Subject: Offer\n\n"
+            "did not reach the following recipient(s):\n\n"
+            "box@example.org on Mon, 2 Mar 2026 10:00:00 +0000\n"
+            "    The e-mail account does not exist at the organization this message was sent to.\n"
+            "    <mx.example.org #5.1.1 smtp;550 5.1.1 User unknown>\n",
+            sender="System Administrator <postmaster@example.org>",
+            Subject="Undeliverable: Offer",
+        ),
+        [("box@example.org", "5.1.1", 550)],
+    ),
+    "yahoo": (
+        bounce(
+            "Sorry, we were unable to deliver your message to the following address.\n\n"
+            "<ghost@example.org>:\n"
+            "Remote host said: 554 5.7.1 <ghost@example.org>: Relay access denied [RCPT_TO]\n",
+            Subject="Failure Notice",
+        ),
+        [("ghost@example.org", "5.7.1", 554)],
+    ),
+    "messagingserver": (
+        bounce(
+            "This report relates to a message you sent with the following header fields:\n\n"
+            "  Subject: Offer\n\n"
+            "Your message cannot be delivered to the following recipients:\n\n"
+            "  Recipient address: first@example.org\n"
+            "  Reason: Remote SMTP server has rejected address\n"
+            "  Diagnostic code: smtp;550 5.1.1 unknown user\n"
+            "  Recipient address: second@example.org\n"
+            "  Reason: Remote SMTP server has rejected address\n"
+            "  Diagnostic code: smtp;552 5.2.2 mailbox full\n",
+            Subject="Delivery Notification: Delivery has failed",
+        ),
+        [("first@example.org", "5.1.1", 550), ("second@example.org", "5.2.2", 552)],
+    ),
+    "notes": (
+        bounce(
+            "Your message\n\n  Subject: Offer\n\nwas not delivered to:\n\n"
+            "  user@example.org\n\nbecause:\n\n  User user (user@example.org) not listed in "
+            "Domino Directory\n",
+            sender="Postmaster@example.org",
+            Subject="DELIVERY FAILURE: User user not listed",
+        ),
+        [("user@example.org", "5.0.0", None)],
+    ),
+}
+
+
+@pytest.mark.parametrize("dialect", sorted(CASES))
+def test_dialect_reads_recipients_status_and_reply(dialect: str) -> None:
+    data, expected = CASES[dialect]
+
+    result = parse(data)
+
+    assert result.ok, result.error
+    assert [(r.recipient, r.status, r.smtp_code) for r in result.records] == expected
+    assert {r.dialect for r in result.records} == {dialect}
+    assert all(r.kind is RecordKind.DSN and r.diagnostic for r in result.records)
+
+
+def test_the_bounce_sender_is_never_reported_as_the_recipient() -> None:
+    data, _ = CASES["exim"]
+
+    assert SENDER not in {r.recipient for r in parse(data).records}
+
+
+def test_amazon_ses_sns_notification() -> None:
+    inner = {
+        "notificationType": "Bounce",
+        "bounce": {
+            "bounceType": "Permanent",
+            "bouncedRecipients": [
+                {
+                    "emailAddress": "x@example.org",
+                    "status": "5.1.1",
+                    "action": "failed",
+                    "diagnosticCode": "smtp; 550 5.1.1 user unknown",
+                }
+            ],
+            "timestamp": "2026-03-01T10:00:00.000Z",
+            "reportingMTA": "dsn; a1.smtp-out.amazonses.com",
+        },
+        "mail": {"messageId": "0101-abc", "commonHeaders": {"subject": "Offer"}},
+    }
+    envelope = {"Type": "Notification", "Message": json.dumps(inner)}
+    data = message(
+        {"From": "no-reply@sns.amazonaws.com", "To": SENDER, "Subject": "AWS Notification Message"},
+        json.dumps(envelope, indent=2),
+    )
+
+    record = parse(data).records[0]
+
+    assert (record.recipient, record.status, record.smtp_code) == ("x@example.org", "5.1.1", 550)
+    assert record.dialect == "amazonses"
+    assert record.reporting_mta == "a1.smtp-out.amazonses.com"
+    assert record.original_message_id == "0101-abc"
+
+
+def test_generic_reader_handles_an_unknown_mta() -> None:
+    data = bounce(
+        "We could not deliver your message.\n\n"
+        "Recipient: <odd@example.org>\n"
+        "Reason: 550 5.7.1 Message rejected as spam by Content Filtering.\n",
+        sender="Mail Gateway <noreply@gw.example.net>",
+        Subject="Message delivery failure",
+    )
+
+    record = parse(data).records[0]
+
+    assert (record.recipient, record.status, record.smtp_code) == ("odd@example.org", "5.7.1", 550)
+
+
+def test_registry_entries_provide_the_dialect_interface() -> None:
+    names = [dialect.NAME for dialect in (*DIALECTS, FALLBACK)]
+
+    assert len(names) == len(set(names))
+    for dialect in (*DIALECTS, FALLBACK):
+        assert callable(dialect.matches) and callable(dialect.parse)

@@ -1,0 +1,165 @@
+"""RFC 3464 delivery status notifications: every recipient block, fields and original."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from processor.intake import IntakeOptions, RecordKind, parse
+from tests.unit.intake.conftest import message
+
+DSN_BODY = """This is a MIME-encapsulated message.
+
+--BOUNDARY
+Content-Type: text/plain; charset=us-ascii
+
+Delivery to the following recipients failed.
+
+--BOUNDARY
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.sender.example
+Arrival-Date: Tue, 3 Mar 2026 10:00:00 +0000
+
+Final-Recipient: rfc822; <Alice@Example.COM>
+Original-Recipient: rfc822; alice.alias@example.com
+Action: failed
+Status: 5.0.0 (permanent failure)
+Remote-MTA: dns; mx.example.com
+Diagnostic-Code: smtp; 550 5.1.1 <alice@example.com>: Recipient address rejected:
+ User unknown in virtual mailbox table
+Last-Attempt-Date: Tue, 3 Mar 2026 10:05:00 +0000
+
+Final-Recipient: rfc822; bob@example.org
+Action: delayed
+Status: 4.2.2
+Diagnostic-Code: smtp; 452 4.2.2 Mailbox full
+Final-Recipient: rfc822; carol@example.net
+Action: delivered
+Status: 2.0.0
+
+--BOUNDARY
+Content-Type: message/rfc822
+
+Message-ID: <campaign-42@sender.example>
+From: News <news@sender.example>
+To: alice@example.com
+Subject: =?utf-8?q?Caf=C3=A9_news?=
+X-Delivery-Id: d-123
+X-Campaign-Id: c-9
+
+Hello
+--BOUNDARY--
+"""
+
+HEADERS = {
+    "From": "MAILER-DAEMON@mx.sender.example (Mail Delivery System)",
+    "To": "news@sender.example",
+    "Subject": "Undelivered Mail Returned to Sender",
+    "Date": "Tue, 3 Mar 2026 10:06:00 +0000",
+    "MIME-Version": "1.0",
+    "Content-Type": 'multipart/report; report-type=delivery-status; boundary="BOUNDARY"',
+}
+
+
+def test_every_recipient_block_becomes_a_record() -> None:
+    result = parse(message(HEADERS, DSN_BODY))
+
+    assert result.ok
+    assert [r.recipient for r in result.records] == [
+        "alice@example.com",
+        "bob@example.org",
+        "carol@example.net",
+    ]
+    assert [r.kind for r in result.records] == [
+        RecordKind.DSN,
+        RecordKind.DSN,
+        RecordKind.DELIVERED,
+    ]
+    assert [r.action for r in result.records] == ["failed", "delayed", "delivered"]
+
+
+def test_per_recipient_fields_are_read_and_generic_status_refined_from_diagnostic() -> None:
+    alice = parse(message(HEADERS, DSN_BODY)).records[0]
+
+    assert alice.status == "5.1.1"  # "5.0.0" refined by the diagnostic's 5.1.1
+    assert alice.smtp_code == 550
+    assert alice.diagnostic_type == "smtp"
+    assert (
+        alice.diagnostic is not None and "User unknown in virtual mailbox table" in alice.diagnostic
+    )
+    assert alice.remote_mta == "mx.example.com"
+    assert alice.reporting_mta == "mx.sender.example"
+    assert alice.original_recipient == "alice.alias@example.com"
+    assert alice.last_attempt_date == datetime(2026, 3, 3, 10, 5, tzinfo=UTC)
+    assert alice.event_time == alice.last_attempt_date
+    assert alice.arrival_date == datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
+
+
+def test_event_time_falls_back_to_arrival_date() -> None:
+    bob = parse(message(HEADERS, DSN_BODY)).records[1]
+
+    assert bob.status == "4.2.2"
+    assert bob.event_time == datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
+
+
+def test_returned_original_and_correlation_headers() -> None:
+    alice = parse(message(HEADERS, DSN_BODY)).records[0]
+
+    assert alice.original_message_id == "<campaign-42@sender.example>"
+    assert alice.original_subject == "Café news"
+    assert alice.original_to == "alice@example.com"
+    assert alice.correlation == {"X-Delivery-Id": "d-123", "X-Campaign-Id": "c-9"}
+
+
+def test_correlation_headers_are_configurable() -> None:
+    options = IntakeOptions(correlation_headers=["X-Campaign-Id"])
+
+    alice = parse(message(HEADERS, DSN_BODY), options=options).records[0]
+
+    assert alice.correlation == {"X-Campaign-Id": "c-9"}
+
+
+def test_headers_only_original_is_read() -> None:
+    body = DSN_BODY.replace("Content-Type: message/rfc822", "Content-Type: text/rfc822-headers")
+
+    alice = parse(message(HEADERS, body)).records[0]
+
+    assert alice.original_message_id == "<campaign-42@sender.example>"
+
+
+def test_crlf_and_cr_line_endings_give_the_same_records() -> None:
+    lf = parse(message(HEADERS, DSN_BODY)).records
+    crlf = parse(message(HEADERS, DSN_BODY, newline="\r\n")).records
+    cr = parse(message(HEADERS, DSN_BODY, newline="\r")).records
+
+    assert [r.model_dump() for r in crlf] == [r.model_dump() for r in lf]
+    assert [r.model_dump() for r in cr] == [r.model_dump() for r in lf]
+
+
+def test_mismatched_boundary_is_repaired() -> None:
+    headers = dict(HEADERS)
+    headers["Content-Type"] = 'multipart/report; report-type=delivery-status; boundary="OTHER"'
+
+    result = parse(message(headers, DSN_BODY))
+
+    assert [r.recipient for r in result.records][:2] == ["alice@example.com", "bob@example.org"]
+
+
+def test_truncated_report_still_yields_the_complete_blocks() -> None:
+    truncated = DSN_BODY[: DSN_BODY.index("Final-Recipient: rfc822; bob")] + "Final-Rec"
+
+    result = parse(message(HEADERS, truncated))
+
+    assert [r.recipient for r in result.records] == ["alice@example.com"]
+    assert result.records[0].status == "5.1.1"
+
+
+def test_status_class_is_implied_when_the_report_gives_none() -> None:
+    body = DSN_BODY.replace("Status: 5.0.0 (permanent failure)\n", "").replace(
+        "550 5.1.1 <alice", "550 <alice"
+    )
+
+    alice = parse(message(HEADERS, body)).records[0]
+
+    assert alice.status == "5.0.0"
+    assert alice.smtp_code == 550

@@ -1,0 +1,84 @@
+"""Synchronous SMTP rejection records (JSON)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from processor.intake import RecordKind, parse, parse_smtp_record
+
+
+def test_full_record() -> None:
+    result = parse_smtp_record(
+        {
+            "recipient": "<User@Example.COM>",
+            "diagnostic": "550 5.1.1 <user@example.com>: Recipient address rejected",
+            "smtp_code": 550,
+            "enhanced_status": "5.1.1",
+            "mx": "mx1.example.com",
+            "sending_ip": "198.51.100.7",
+            "timestamp": "2026-03-01T12:00:00Z",
+            "message_id": "<m1@sender.example>",
+            "campaign": "spring",
+            "attempt": 3,
+        }
+    )
+
+    record = result.records[0]
+    assert record.kind is RecordKind.SMTP
+    assert record.recipient == "user@example.com"
+    assert (record.smtp_code, record.status) == (550, "5.1.1")
+    assert (record.mx, record.sending_ip) == ("mx1.example.com", "198.51.100.7")
+    assert record.event_time == datetime(2026, 3, 1, 12, tzinfo=UTC)
+    assert record.original_message_id == "<m1@sender.example>"
+    assert record.metadata == {"campaign": "spring", "attempt": "3"}
+
+
+def test_reply_code_and_status_are_read_from_the_diagnostic() -> None:
+    record = parse_smtp_record(
+        {"recipient": "a@example.org", "diagnostic": "452-4.2.2 The email account is over quota"}
+    ).records[0]
+
+    assert (record.smtp_code, record.status) == (452, "4.2.2")
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "expected"),
+    [
+        (1772366400, datetime(2026, 3, 1, 12, tzinfo=UTC)),
+        (1772366400000, datetime(2026, 3, 1, 12, tzinfo=UTC)),
+        ("Sun, 01 Mar 2026 12:00:00 +0000", datetime(2026, 3, 1, 12, tzinfo=UTC)),
+    ],
+)
+def test_timestamp_forms(timestamp: object, expected: datetime) -> None:
+    record = parse_smtp_record(
+        {"recipient": "a@example.org", "diagnostic": "550 no", "timestamp": timestamp}
+    ).records[0]
+
+    assert record.event_time == expected
+
+
+@pytest.mark.parametrize(
+    ("obj", "error_class"),
+    [
+        ({"diagnostic": "550 no"}, "missing_field"),
+        ({"recipient": "a@example.org"}, "missing_field"),
+        ({"recipient": "not an address", "diagnostic": "550"}, "bad_recipient"),
+        (["a@example.org"], "bad_record"),
+    ],
+)
+def test_invalid_records_are_errors(obj: object, error_class: str) -> None:
+    result = parse_smtp_record(obj)
+
+    assert result.error is not None and result.error.error_class == error_class
+    assert result.records == []
+
+
+def test_parse_sniffs_json_and_reports_bad_json() -> None:
+    good = json.dumps({"recipient": "a@example.org", "diagnostic": "550 5.7.1 blocked"}).encode()
+
+    assert parse(good).records[0].status == "5.7.1"
+    bad = parse(b'{"recipient": ')
+    assert bad.error is not None and bad.error.error_class == "bad_json"
