@@ -18,9 +18,10 @@ What changes a route (all numbers come from ``rules/mx.yaml``):
   one step per cool-down, since bounces of mail already in flight keep arriving after
   the MTAs have slowed down. Signals seen while suspended are not counted;
 - a **reputation block** (reason ``refused`` with detail ``blocked``, ``badreputation``,
-  ``spamdetected``) suspends the route for ``suspension.period`` from the block's time
-  (effective limits are zero) and lowers its level by ``suspension.step_down``; a
-  further block can only lengthen the suspension;
+  ``spamdetected``): once ``suspension.threshold`` of them fall within
+  ``suspension.window`` (1 by default: the first block), the route is suspended for
+  ``suspension.period`` from the block's time (effective limits are zero) and its level
+  drops by ``suspension.step_down``; a further block can only lengthen the suspension;
 - a **clean period**: an active route with no throttling signal and no change for
   ``warmup.clean_period`` steps up one level, never above the rule's top level.
 
@@ -215,6 +216,9 @@ class RouteState(BaseModel):
     """The latest counted throttling signal: the clean period runs from here too."""
     recent_throttles: tuple[EventTime, ...] = ()
     """Event times of the counted throttling signals still inside the window, ascending."""
+    recent_blocks: tuple[EventTime, ...] = ()
+    """Event times of reputation blocks inside the suspension window, while below its
+    threshold (always empty with the threshold at 1)."""
     cause_event_id: str | None = None
     """The failure event that caused the last change; ``None`` for timer changes."""
 
@@ -374,11 +378,13 @@ def advance(
             state = _changed(state, status=RouteStatus.ACTIVE, reason=ended, at=due)
         emitted.append(policy_of(state, rules, previous))
     if now > state.clock:
-        window_start = now - timings.throttle.window
+        throttle_start = now - timings.throttle.window
+        block_start = now - timings.suspension.window
         state = state.model_copy(
             update={
                 "clock": now,
-                "recent_throttles": tuple(t for t in state.recent_throttles if t > window_start),
+                "recent_throttles": tuple(t for t in state.recent_throttles if t > throttle_start),
+                "recent_blocks": tuple(t for t in state.recent_blocks if t > block_start),
             }
         )
     return state, emitted
@@ -436,17 +442,30 @@ def _take_block(
             at=state.clock,
             cause=signal.event_id,
         )
-    else:
-        new_state = _changed(
-            state,
-            level=max(1, state.level - suspension.step_down),
-            status=RouteStatus.SUSPENDED,
-            reason=ChangeReason.SUSPENDED,
-            detail=detail,
-            until=until,
-            at=state.clock,
-            cause=signal.event_id,
+        return new_state, [policy_of(new_state, rules, state)]
+    window_start = state.clock - suspension.window
+    if signal.event_time <= window_start:
+        return state, []  # too late to count
+    recent = tuple(
+        sorted((*(t for t in state.recent_blocks if t > window_start), signal.event_time))
+    )
+    if len(recent) < suspension.threshold:
+        return state.model_copy(update={"recent_blocks": recent}), []
+    if suspension.threshold > 1:
+        detail = (
+            f"{len(recent)} reputation blocks within {format_duration(suspension.window)}"
+            f" (last: {detail})"
         )
+    new_state = _changed(
+        state,
+        level=max(1, state.level - suspension.step_down),
+        status=RouteStatus.SUSPENDED,
+        reason=ChangeReason.SUSPENDED,
+        detail=detail,
+        until=until,
+        at=state.clock,
+        cause=signal.event_id,
+    ).model_copy(update={"recent_blocks": ()})
     return new_state, [policy_of(new_state, rules, state)]
 
 

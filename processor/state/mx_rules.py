@@ -170,8 +170,11 @@ class ThrottleSettings(_Strict):
 
 
 class SuspensionSettings(_Strict):
-    """A reputation block suspends the route for ``period``; it resumes ``step_down`` lower."""
+    """``threshold`` reputation blocks within ``window`` suspend the route for ``period``;
+    it resumes ``step_down`` levels lower. ``threshold: 1`` suspends on the first block."""
 
+    threshold: PositiveInt
+    window: Duration
     period: Duration
     step_down: int = Field(ge=0, lt=LEVEL_COUNT)
 
@@ -198,6 +201,8 @@ class _ThrottleOverride(_Strict):
 
 
 class _SuspensionOverride(_Strict):
+    threshold: PositiveInt | None = None
+    window: Duration | None = None
     period: Duration | None = None
     step_down: int | None = Field(default=None, ge=0, lt=LEVEL_COUNT)
 

@@ -36,7 +36,7 @@ def small_rules_document() -> dict[str, Any]:
         "defaults": {
             "start_level": 3,
             "throttle": {"threshold": 3, "window": "10m", "cooldown": "30m"},
-            "suspension": {"period": "4h", "step_down": 1},
+            "suspension": {"threshold": 1, "window": "1h", "period": "4h", "step_down": 1},
             "warmup": {"clean_period": "1h"},
         },
         "signals": {
@@ -61,7 +61,7 @@ def small_rules_document() -> dict[str, Any]:
                 "domains": ["yahoo.com", "aol.com"],
                 "levels": levels(3),
                 "start_level": 6,
-                "suspension": {"period": "2h"},
+                "suspension": {"period": "2h", "threshold": 2, "window": "30m"},
                 "throttle_patterns": [r"\[TSS0[1-9]\]"],
             },
         ],

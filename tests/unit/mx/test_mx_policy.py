@@ -46,8 +46,9 @@ def test_rate_limit_burst_steps_down_then_back_up_after_the_clean_period(
         (GMAIL, "cooldown_ended", 2, "active", 33, None),
         (GMAIL, "warmed_up", 3, "active", 93, None),
     ]
-    throttled = published[1]
-    assert throttled.cause_event_id == stream[3].event_id  # type: ignore[union-attr]
+    throttled, third_signal = published[1], stream[3]
+    assert isinstance(third_signal, RouteSignal)
+    assert throttled.cause_event_id == third_signal.event_id
     assert (
         throttled.reason_detail == "3 throttling signals within 10m (last: 421 4.7.0 ratelimited)"
     )
@@ -132,6 +133,24 @@ def test_a_blocklist_response_suspends_the_route(rules: MxRuleSet, signal: Signa
 def test_a_block_on_a_new_route_is_published_once(rules: MxRuleSet, signal: SignalFactory) -> None:
     _, published = run_stream(rules, [signal(0, **BLOCKLISTED)])
     assert summary(published) == [(GMAIL, "suspended", 2, "suspended", 0, 240)]
+
+
+def test_a_rule_may_require_several_blocks_within_a_window(
+    rules: MxRuleSet, signal: SignalFactory
+) -> None:
+    yahoo = {"recipient": "someone@yahoo.com", "mx": "mta6.am0.yahoodns.net"}
+    route = "192.0.2.1|yahoo"  # two blocks within 30 minutes suspend it for 2 hours
+    stream = [
+        signal(0, **BLOCKLISTED, **yahoo),
+        signal(31, **BLOCKLISTED, **yahoo),  # the first one has left the window
+        signal(40, **BLOCKLISTED, **yahoo),
+    ]
+    _, published = run_stream(rules, stream)
+    assert summary(published) == [
+        (route, "first_seen", 6, "active", 0, None),
+        (route, "suspended", 5, "suspended", 40, 160),
+    ]
+    assert published[1].reason_detail == "2 reputation blocks within 30m (last: 550 5.7.1 blocked)"
 
 
 def test_an_earlier_block_never_shortens_a_suspension(

@@ -200,6 +200,8 @@ BAD_DOCUMENTS = {
     "bad duration": lambda d: d["defaults"]["throttle"].update(window="ten minutes"),
     "negative duration": lambda d: d["defaults"]["warmup"].update(clean_period=-5),
     "threshold zero": lambda d: d["rules"][1].update(throttle={"threshold": 0}),
+    "block threshold zero": lambda d: d["defaults"]["suspension"].update(threshold=0),
+    "suspension without window": lambda d: d["defaults"]["suspension"].pop("window"),
     "duplicate id": lambda d: d["rules"][1].update(id="google"),
     "id with separator": lambda d: d["rules"][1].update(id="ya|hoo"),
     "default id": lambda d: d["rules"][1].update(id="default"),
