@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from processor.state.mx_policy import (
+    Route,
     RouteState,
     effective_limits,
     load_snapshot,
@@ -25,6 +26,7 @@ from processor.state.mx_policy import (
     normalise_sending_ip,
 )
 from processor.state.mx_rules import (
+    MatchedBy,
     MxRuleMatch,
     MxRulesError,
     MxRuleSet,
@@ -70,21 +72,24 @@ def show(
     if "@" in name:
         name = name.rsplit("@", 1)[1]
     match = rules.match(name, name)
-    routes = _routes(match, sending_ip, state_file)
+    # Routes of the default rule are per recipient domain (see processor.state.mx_policy).
+    destination = name if match.matched_by is MatchedBy.DEFAULT else None
+    routes = _routes(match, destination, sending_ip, state_file)
     if as_json:
-        click.echo(json.dumps(_as_document(rules, match, sending_ip, state_file, routes), indent=2))
+        document = _as_document(rules, match, destination, sending_ip, state_file, routes)
+        click.echo(json.dumps(document, indent=2))
         return
     for line in _rule_lines(rules, match):
         click.echo(line)
     click.echo("")
-    for line in _state_lines(rules, match, sending_ip, state_file, routes):
+    for line in _state_lines(rules, match, destination, sending_ip, state_file, routes):
         click.echo(line)
 
 
 def _routes(
-    match: MxRuleMatch, sending_ip: str | None, state_file: Path | None
+    match: MxRuleMatch, destination: str | None, sending_ip: str | None, state_file: Path | None
 ) -> list[RouteState]:
-    """The snapshot's states for this rule (for one sending IP when ``--ip`` is given)."""
+    """The snapshot's states for this rule and destination (one sending IP with ``--ip``)."""
     if state_file is None:
         return []
     try:
@@ -97,8 +102,16 @@ def _routes(
     return [
         state
         for _, state in sorted(states.items())
-        if state.rule_id == match.rule.id and wanted_ip in (None, state.sending_ip)
+        if state.rule_id == match.rule.id
+        and state.destination == destination
+        and wanted_ip in (None, state.sending_ip)
     ]
+
+
+def _route_label(match: MxRuleMatch, destination: str | None, sending_ip: str | None) -> str:
+    """The route key with ``--ip``; otherwise the rule (and destination) of all its routes."""
+    ip = normalise_sending_ip(sending_ip) if sending_ip else "<any ip>"
+    return Route(sending_ip=ip, rule_id=match.rule.id, destination=destination).key
 
 
 def _rule_lines(rules: MxRuleSet, match: MxRuleMatch) -> list[str]:
@@ -113,7 +126,8 @@ def _rule_lines(rules: MxRuleSet, match: MxRuleMatch) -> list[str]:
         f"start level  {timings.start_level}",
         f"throttle     {throttle.threshold} signals within {format_duration(throttle.window)}"
         f" -> one level down, cool-down {format_duration(throttle.cooldown)}",
-        f"suspension   {format_duration(suspension.period)} on a reputation block,"
+        f"suspension   {format_duration(suspension.period)} after {suspension.threshold}"
+        f" reputation block(s) within {format_duration(suspension.window)},"
         f" resumes {suspension.step_down} level(s) lower",
         f"warm-up      one level up after {format_duration(timings.warmup.clean_period)} clean",
         "",
@@ -131,18 +145,17 @@ def _rule_lines(rules: MxRuleSet, match: MxRuleMatch) -> list[str]:
 def _state_lines(
     rules: MxRuleSet,
     match: MxRuleMatch,
+    destination: str | None,
     sending_ip: str | None,
     state_file: Path | None,
     routes: list[RouteState],
 ) -> list[str]:
+    label = _route_label(match, destination, sending_ip)
     if state_file is None:
-        route = f"{normalise_sending_ip(sending_ip)}|{match.rule.id}" if sending_ip else None
-        subject = f"route {route}: " if route else ""
-        return [f"{subject}no state (pass --state FILE; the live lookup comes with the stage)"]
+        return [f"route {label}: no state (pass --state FILE; the live lookup comes later)"]
     if not routes:
-        who = f"{normalise_sending_ip(sending_ip)}|{match.rule.id}" if sending_ip else match.rule.id
         start = rules.timings(match.rule.id).start_level
-        return [f"no state for {who} in {state_file}: runs at the start level ({start})"]
+        return [f"no state for {label} in {state_file}: runs at the start level ({start})"]
     lines: list[str] = []
     for state in routes:
         lines.extend(_one_state(rules, state))
@@ -183,6 +196,7 @@ def _spelled_durations(value: Any) -> Any:
 def _as_document(
     rules: MxRuleSet,
     match: MxRuleMatch,
+    destination: str | None,
     sending_ip: str | None,
     state_file: Path | None,
     routes: list[RouteState],
@@ -196,6 +210,7 @@ def _as_document(
         "ruleset_version": rules.version,
         "timings": _spelled_durations(timings.model_dump()),
         "levels": [level.model_dump() for level in match.rule.levels],
+        "destination": destination,
         "sending_ip": normalise_sending_ip(sending_ip) if sending_ip else None,
         "state_file": str(state_file) if state_file else None,
         "routes": [

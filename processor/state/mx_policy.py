@@ -1,7 +1,9 @@
 """MX route policy: per (sending IP, MX rule) level and status, driven by event time.
 
 A *route* is the pair (sending IP, MX rule id); its key on ``bounces.mx-policy`` is
-``"<ip>|<rule id>"``. The policy is two pure functions and no clock:
+``"<ip>|<rule id>"``. The ``default`` rule stands for many unrelated receivers, so its
+routes also carry the recipient domain: ``"<ip>|default|<domain>"``. The policy is two
+pure functions and no clock:
 
 - :func:`apply` takes the route's state (or ``None`` for a route never seen), one
   :class:`RouteSignal` decoded from a ``FailureEvent``, and the rule set, and returns
@@ -54,6 +56,7 @@ from pydantic import (
 )
 
 from processor.state.mx_rules import (
+    MatchedBy,
     MxRule,
     MxRuleSet,
     PolicyTimings,
@@ -149,30 +152,45 @@ class RouteSignal(BaseModel):
 
 
 class Route(BaseModel):
-    """(sending IP, MX rule id): the unit the policy keeps state for."""
+    """(sending IP, MX rule id): the unit the policy keeps state for.
+
+    A named rule (``google``, ``yahoo``, ...) is one receiving system: all its MXs share a
+    route. The ``default`` rule stands for every other receiver, each its own; its routes
+    therefore carry a ``destination``, the recipient domain (the MX host when no
+    recipient domain is known), so that one small server's trouble slows that server only.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     sending_ip: str
     rule_id: str
+    destination: str | None = None
 
     @property
     def key(self) -> str:
-        """The Kafka key on ``bounces.mx-policy`` and in the state store."""
-        return f"{self.sending_ip}{ROUTE_KEY_SEPARATOR}{self.rule_id}"
+        """The Kafka key on ``bounces.mx-policy`` and in the state store.
+
+        ``"<ip>|<rule id>"``, or ``"<ip>|default|<domain>"`` for the default rule.
+        """
+        parts = (self.sending_ip, self.rule_id, *((self.destination,) if self.destination else ()))
+        return ROUTE_KEY_SEPARATOR.join(parts)
 
     @classmethod
     def from_key(cls, key: str) -> Route:
-        sending_ip, separator, rule_id = key.rpartition(ROUTE_KEY_SEPARATOR)
-        if not separator or not sending_ip or not rule_id:
-            raise ValueError(f"not a route key (ip|rule): {key!r}")
-        return cls(sending_ip=sending_ip, rule_id=rule_id)
+        parts = key.split(ROUTE_KEY_SEPARATOR)
+        if len(parts) not in (2, 3) or not all(parts):
+            raise ValueError(f"not a route key (ip|rule or ip|rule|destination): {key!r}")
+        destination = parts[2] if len(parts) == 3 else None
+        return cls(sending_ip=parts[0], rule_id=parts[1], destination=destination)
 
 
 def route_of(signal: RouteSignal, rules: MxRuleSet) -> Route:
     """The route a failure came through: its sending IP and the matching MX rule."""
     match = rules.match(signal.mx_host, signal.recipient_domain)
-    return Route(sending_ip=signal.sending_ip, rule_id=match.rule.id)
+    destination = None
+    if match.matched_by is MatchedBy.DEFAULT:
+        destination = signal.recipient_domain or signal.mx_host
+    return Route(sending_ip=signal.sending_ip, rule_id=match.rule.id, destination=destination)
 
 
 # --------------------------------------------------------------------------- state
@@ -202,6 +220,8 @@ class RouteState(BaseModel):
 
     sending_ip: str
     rule_id: str
+    destination: str | None = None
+    """Set for routes of the default rule only: see :class:`Route`."""
     level: int = Field(ge=1)
     status: RouteStatus
     reason: ChangeReason
@@ -224,7 +244,7 @@ class RouteState(BaseModel):
 
     @property
     def route(self) -> Route:
-        return Route(sending_ip=self.sending_ip, rule_id=self.rule_id)
+        return Route(sending_ip=self.sending_ip, rule_id=self.rule_id, destination=self.destination)
 
 
 class EffectiveLimits(BaseModel):
@@ -254,6 +274,7 @@ class MxPolicyChange(BaseModel):
     route: str
     sending_ip: str
     rule_id: str
+    destination: str | None
     level: int
     top_level: int
     status: RouteStatus
@@ -277,6 +298,7 @@ class MxPolicyChange(BaseModel):
             "route": self.route,
             "sending_ip": self.sending_ip,
             "rule_id": self.rule_id,
+            "destination": self.destination,
             "level": self.level,
             "top_level": self.top_level,
             "status": self.status.value,
@@ -301,6 +323,7 @@ def policy_of(
         route=state.route.key,
         sending_ip=state.sending_ip,
         rule_id=state.rule_id,
+        destination=state.destination,
         level=state.level,
         top_level=rule.top_level,
         status=state.status,
@@ -321,6 +344,7 @@ def initial_state(route: Route, at: datetime, rules: MxRuleSet) -> RouteState:
     return RouteState(
         sending_ip=route.sending_ip,
         rule_id=route.rule_id,
+        destination=route.destination,
         level=rules.timings(route.rule_id).start_level,
         status=RouteStatus.ACTIVE,
         reason=ChangeReason.FIRST_SEEN,

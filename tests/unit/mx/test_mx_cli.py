@@ -107,7 +107,14 @@ def test_show_for_a_route_missing_from_the_snapshot(mx: click.Group, snapshot: P
     result = CliRunner().invoke(mx, ["show", "someone@web.de", "--state", str(snapshot)])
     assert result.exit_code == 0, result.output
     assert "rule         united-internet" in result.output
-    assert "no state for united-internet" in result.output
+    assert "no state for <any ip>|united-internet in" in result.output
+
+
+def test_show_for_a_domain_outside_the_named_rules(mx: click.Group) -> None:
+    result = CliRunner().invoke(mx, ["show", "small.example", "--ip", "192.0.2.1"])
+    assert result.exit_code == 0, result.output
+    assert "matched by   nothing else matched" in result.output
+    assert "route 192.0.2.1|default|small.example: no state" in result.output
 
 
 def test_show_reports_bad_rules_as_a_usage_error(mx: click.Group, tmp_path: Path) -> None:

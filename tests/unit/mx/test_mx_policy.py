@@ -185,6 +185,25 @@ def test_other_routes_are_untouched(rules: MxRuleSet, signal: SignalFactory) -> 
     assert states["192.0.2.1|yahoo"].level == 6  # the rule's own start level
 
 
+def test_each_domain_outside_the_named_rules_is_its_own_route(
+    rules: MxRuleSet, signal: SignalFactory
+) -> None:
+    small = {"recipient": "a@small.example", "mx": "mx.small.example"}
+    other = {"recipient": "b@other.example", "mx": None, "remote_mta": None}
+    stream = [
+        *(signal(m, **RATE_LIMITED, **small) for m in (1, 2, 3)),
+        signal(4, **RATE_LIMITED, **other),
+    ]
+    states, published = run_stream(rules, stream)
+    assert summary(published) == [
+        ("192.0.2.1|default|small.example", "first_seen", 3, "active", 1, None),
+        ("192.0.2.1|default|small.example", "throttled", 2, "throttled", 3, 33),
+        ("192.0.2.1|default|other.example", "first_seen", 3, "active", 4, None),
+    ]
+    assert published[0].destination == "small.example"
+    assert states["192.0.2.1|default|other.example"].level == 3
+
+
 def test_replaying_the_same_stream_gives_the_same_policy_events(
     rules: MxRuleSet, signal: SignalFactory
 ) -> None:
@@ -257,7 +276,7 @@ def test_route_signal_from_failure_event_defaults_and_fallbacks(rules: MxRuleSet
     assert signal.recipient_domain == "hotmail.com"
     assert signal.event_time.tzinfo is not None
     assert signal.event_time.isoformat() == "2026-01-01T00:00:00+00:00"
-    assert route_of(signal, rules) == Route(sending_ip="*", rule_id="default")
+    assert route_of(signal, rules).key == "*|default|hotmail.com"  # not a rule's domain here
     ipv6 = RouteSignal.from_failure_event({**event, "sending_ip": "2001:DB8:0:0::25"})
     assert ipv6.sending_ip == "2001:db8::25"
 
@@ -268,8 +287,9 @@ def test_route_keys_round_trip() -> None:
         Route(sending_ip="2001:db8::1", rule_id="x"),
     ):
         assert Route.from_key(route.key) == route
-    with pytest.raises(ValueError):
-        Route.from_key("no-separator")
+    for bad in ("no-separator", "a|b|c|d", "|google", "1.2.3.4||x"):
+        with pytest.raises(ValueError):
+            Route.from_key(bad)
 
 
 def test_state_snapshots_round_trip(rules: MxRuleSet, signal: SignalFactory) -> None:
