@@ -43,13 +43,15 @@ Rules (the values are in ``rules/quarantine.yaml``):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from processor.qualify.result import Reason
 from processor.state.quarantine_policy import QuarantinePolicy, ReasonAction
-from processor.state.signal import AddressSignal
+from processor.state.signal import AddressSignal, to_utc_millis
 
 
 class Status(StrEnum):
@@ -313,3 +315,70 @@ def apply(
     if passed:
         return passed[-1], True
     return (state if state is not None else AddressState(address=signal.address)), False
+
+
+# --- Avro ``QuarantineState`` (schemas/quarantine_state.avsc) ---------------------------
+
+
+def to_avro_record(state: AddressState, cause_event_id: str | None = None) -> dict[str, Any]:
+    """The ``QuarantineState`` event of ``state`` (a dict for fastavro / the serializer).
+
+    ``cause_event_id`` is the id of the signal that was applied; it is dropped for
+    timer changes (release, counter reset), which no event caused.
+    """
+    if state.changed_at is None or state.change is None:
+        raise ValueError(f"{state.address}: an unchanged state is not an event")
+    return {
+        "address": state.address,
+        "status": str(state.status),
+        "event_time": state.changed_at,
+        "change": str(state.change),
+        "cause_event_id": None if state.change in TIMER_CHANGES else cause_event_id,
+        "error_count": state.error_count,
+        "first_error_at": state.first_error_at,
+        "last_error_at": state.last_error_at,
+        "errors_reset_at": state.errors_reset_at,
+        "quarantined_at": state.quarantined_at,
+        "denylisted_at": state.denylisted_at,
+        "release_at": state.release_at,
+        "quarantine_reason": None
+        if state.quarantine_reason is None
+        else str(state.quarantine_reason),
+        "recent_errors": [
+            {"reason": str(error.reason), "rule_id": error.rule_id, "event_time": error.event_time}
+            for error in state.recent_errors
+        ],
+        "ruleset_version": state.ruleset_version,
+        "policy_version": state.policy_version,
+    }
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else to_utc_millis(moment)
+
+
+def from_avro_record(record: Mapping[str, Any]) -> AddressState:
+    """The state carried by a decoded ``QuarantineState`` event (e.g. for a lookup cache)."""
+    reason = record.get("quarantine_reason")
+    return AddressState(
+        address=record["address"],
+        status=Status(record["status"]),
+        error_count=record["error_count"],
+        first_error_at=_utc(record.get("first_error_at")),
+        last_error_at=_utc(record.get("last_error_at")),
+        errors_reset_at=_utc(record.get("errors_reset_at")),
+        quarantined_at=_utc(record.get("quarantined_at")),
+        denylisted_at=_utc(record.get("denylisted_at")),
+        release_at=_utc(record.get("release_at")),
+        quarantine_reason=None if reason is None else Reason(reason),
+        recent_errors=tuple(
+            RecordedError(
+                Reason(error["reason"]), error["rule_id"], to_utc_millis(error["event_time"])
+            )
+            for error in record.get("recent_errors", ())
+        ),
+        changed_at=_utc(record["event_time"]),
+        change=Change(record["change"]),
+        ruleset_version=record["ruleset_version"],
+        policy_version=record["policy_version"],
+    )
