@@ -13,8 +13,9 @@ then with one leading label removed at a time; the longest pattern wins. Recipie
 domains are matched the same way. A pattern may belong to one rule only.
 
 The loader validates everything once (unknown keys, level counts and order, ids,
-durations, regular expressions) and raises :class:`MxRulesError` with every problem
-found; the resulting :class:`MxRuleSet` is immutable and shared by all routes.
+durations, regular expressions, compiled as they will be used) and raises
+:class:`MxRulesError` with what it found; the resulting :class:`MxRuleSet` is immutable
+and shared by all routes.
 """
 
 from __future__ import annotations
@@ -180,13 +181,13 @@ class SuspensionSettings(_Strict):
 
 
 class WarmupSettings(_Strict):
-    """After ``clean_period`` without throttling signals or changes, one level up."""
+    """After ``clean_period`` with no counted throttling signal and no change, one level up."""
 
     clean_period: Duration
 
 
 class PolicyTimings(_Strict):
-    """The complete timings of one rule, after defaults and overrides are merged."""
+    """Complete timings: the file's ``defaults``, and each rule's after merging overrides."""
 
     start_level: int = Field(ge=1, le=LEVEL_COUNT)
     throttle: ThrottleSettings
@@ -251,13 +252,6 @@ class BlockSignals(_Strict):
 class SignalSettings(_Strict):
     throttle: ThrottleSignals
     block: BlockSignals
-
-
-class Defaults(_Strict):
-    start_level: int = Field(ge=1, le=LEVEL_COUNT)
-    throttle: ThrottleSettings
-    suspension: SuspensionSettings
-    warmup: WarmupSettings
 
 
 class MxRule(_Strict):
@@ -336,7 +330,7 @@ class MxRuleSet(_Strict):
     """The validated ``rules/mx.yaml``: rules, defaults, signals, and fast lookup tables."""
 
     version: str
-    defaults: Defaults
+    defaults: PolicyTimings
     signals: SignalSettings
     default: MxRule
     rules: tuple[MxRule, ...] = ()
@@ -371,6 +365,10 @@ class MxRuleSet(_Strict):
                         raise ValueError(
                             f"{kind} pattern {pattern!r} belongs to both {owner!r} and {rule.id!r}"
                         )
+        try:
+            self._throttle_regexes  # noqa: B018 - compile the combined patterns now, not in use
+        except re.error as error:
+            raise ValueError(f"throttle patterns do not combine: {error}") from error
         return self
 
     # ----------------------------------------------------------------- lookups
@@ -482,7 +480,7 @@ def _lookup(
     return None
 
 
-def _merge_timings(defaults: Defaults, rule: MxRule) -> PolicyTimings:
+def _merge_timings(defaults: PolicyTimings, rule: MxRule) -> PolicyTimings:
     def merged(base: BaseModel, override: BaseModel) -> dict[str, Any]:
         return {**base.model_dump(), **override.model_dump(exclude_none=True)}
 

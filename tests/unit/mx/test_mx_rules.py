@@ -212,6 +212,9 @@ BAD_DOCUMENTS = {
     "default with patterns": lambda d: d["default"].update(domains=["example.com"]),
     "bad regex": lambda d: d["signals"]["throttle"].update(diagnostic_patterns=["(unclosed"]),
     "bad rule regex": lambda d: d["rules"][1].update(throttle_patterns=["[TSS"]),
+    "global flag (fine alone, not combined)": lambda d: d["rules"][1].update(
+        throttle_patterns=["(?i)rate"]
+    ),
     "missing defaults": lambda d: d.pop("defaults"),
     "missing default rule": lambda d: d.pop("default"),
 }
