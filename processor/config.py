@@ -66,7 +66,7 @@ class RulesMode(StrEnum):
 
 
 class RulesSettings(BaseModel):
-    mode: RulesMode = RulesMode.CUSTOM
+    mode: RulesMode = RulesMode.PUBLISHED
     dir: Path | None = None  # None: the default rules/ folder shipped with the project
 
 
