@@ -25,7 +25,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from processor.config import load_settings
 from processor.sample_events import generate
 from processor.stream.events import SourceMessage
-from processor.stream.qualify_app import build_processor, load_rule_engine, register_schemas
+from processor.stream.qualify_app import build_processor
+from processor.stream.stage import load_engine_from, register_schemas
 from processor.stream.task import FunctionTask, Output
 from processor.stream.topics import ensure_topics
 from processor.stream.transactional import TransactionalLoop
@@ -91,7 +92,7 @@ def one_run(kind: str, count: int, passthrough: bool) -> float:
             return [Output(passthrough_topic, message.key, message.value or b"")]
     else:
         register_schemas(settings)
-        processor = build_processor(settings, load_rule_engine(settings))
+        processor = build_processor(settings, load_engine_from(settings.rules.dir))
 
         def handler(message: SourceMessage) -> list[Output]:
             return processor.process(message).outputs

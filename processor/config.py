@@ -49,6 +49,10 @@ class TopicSettings(BaseModel):
     mx_policy: str = "bounces.mx-policy"
     rules: str = "bounces.rules"
     heartbeats: str = "bounces.heartbeats"
+    # internal topics of the state stage
+    quarantine_changelog: str = "bounces.quarantine-changelog"
+    mx_signals: str = "bounces.mx-signals"  # failures re-keyed by MX route
+    mx_changelog: str = "bounces.mx-changelog"
     partitions: int = 3
     replication_factor: int = 1
 
@@ -75,6 +79,18 @@ class IntakeSettings(BaseModel):
     correlation_headers: list[str] = Field(
         default_factory=lambda: ["X-Delivery-Id", "X-Campaign-Id", "X-Message-Id"]
     )
+
+
+class StateClock(StrEnum):
+    WALL = "wall"  # live: timers fire on the wall clock
+    EVENT = "event"  # replay: timers fire on the highest event time seen per partition
+
+
+class StateSettings(BaseModel):
+    group_id: str = "bounce-processor-state"
+    backend: str = Field("rocksdict", pattern="^(sqlite|rocksdict)$")
+    clock: StateClock = StateClock.WALL
+    punctuate_seconds: float = Field(5.0, gt=0)
 
 
 class HttpSettings(BaseModel):
@@ -109,6 +125,7 @@ class ProcessorSettings(BaseSettings):
     batch: BatchSettings = Field(default_factory=BatchSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     shutdown: ShutdownSettings = Field(default_factory=ShutdownSettings)
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)

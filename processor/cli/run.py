@@ -15,15 +15,21 @@ from processor.ops.logging import configure
 @click.option(
     "--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@click.option("--stage", type=click.Choice(["qualify"]), default="qualify", show_default=True)
+@click.option(
+    "--stage",
+    type=click.Choice(["qualify", "state", "all"]),
+    default="qualify",
+    show_default=True,
+    help="qualify: raw -> failures; state: failures -> quarantine / MX policy; all: both.",
+)
 @click.option("--plain-logs", is_flag=True, help="Human-readable logs instead of JSON lines.")
 def run(config_path: Path | None, stage: str, plain_logs: bool) -> None:
     """Run a processing stage until SIGTERM (exit 0) or a fatal error (non-zero)."""
     settings = load_settings(config_path)
     configure(settings.log_level, json_output=not plain_logs)
-    from processor.stream.qualify_app import run_qualify_stage
+    from processor.stream.runner import build_stages, run_stages
 
-    sys.exit(run_qualify_stage(settings))
+    sys.exit(run_stages(build_stages(settings, stage)))
 
 
 @click.group()

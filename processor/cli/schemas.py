@@ -20,7 +20,7 @@ def schemas() -> None:
 )
 def register(config_path: Path | None) -> None:
     """Register every topic's schema under ``<topic>-value`` with BACKWARD compatibility."""
-    from processor.stream.qualify_app import register_schemas
+    from processor.stream.stage import register_schemas
 
     for topic, schema_id in register_schemas(load_settings(config_path)).items():
         click.echo(f"{topic}-value: id {schema_id}")

@@ -26,6 +26,9 @@ def topic_plan(settings: ProcessorSettings) -> dict[str, dict[str, str]]:
         t.mx_policy: dict(COMPACTED),
         t.rules: dict(COMPACTED),
         t.heartbeats: {"cleanup.policy": "compact"},
+        t.quarantine_changelog: dict(COMPACTED),
+        t.mx_signals: {},
+        t.mx_changelog: dict(COMPACTED),
     }
 
 
