@@ -3,8 +3,9 @@
 ``classify`` reads .eml files, directories of them, maildirs, mbox files, JSON Lines
 files of SMTP rejection records, or ``-`` (stdin), and writes one JSON object per failed
 recipient (and per unparseable input). ``eval`` compares classification with a labelled
-corpus. The logic lives in :mod:`processor.intake.evaluation`; this module reads inputs
-and prints.
+corpus. The logic lives in :mod:`processor.intake.evaluation`, input reading in
+:mod:`processor.intake.sources` and the interim qualification (until the rule engine
+lands) in :mod:`processor.intake.interim`; this module only wires them and prints.
 """
 
 from __future__ import annotations
@@ -16,17 +17,13 @@ from pathlib import Path
 import click
 
 from processor.intake import IntakeOptions, parse
-from processor.intake.evaluation import (
-    Qualify,
-    format_report,
-    result_rows,
-)
-from processor.intake.evaluation import (
-    evaluate as run_evaluation,
-)
-from processor.intake.record import BounceRecord, ParseError, ParseResult, RecordKind
+from processor.intake.evaluation import evaluate as run_evaluation
+from processor.intake.evaluation import format_report, result_rows
+from processor.intake.interim import interim_status_qualification, load_qualifier
+from processor.intake.record import ParseError, ParseResult
 from processor.intake.sources import INPUT_FORMATS, read_inputs
-from processor.qualify.result import FailureType, Qualification, Reason
+
+__all__ = ["classify", "evaluate", "interim_status_qualification", "load_qualifier"]
 
 
 @click.command("classify")
@@ -72,61 +69,3 @@ def evaluate(directory: Path, as_json: bool, no_mismatches: bool) -> None:
         return
     for line in format_report(report, show_mismatches=not no_mismatches):
         click.echo(line)
-
-
-# -- qualification -------------------------------------------------------------------------
-
-
-def load_qualifier() -> Qualify:
-    """The rule engine's ``qualify``; the interim status-code mapping until it exists."""
-    try:
-        from processor.qualify import load_engine  # type: ignore[attr-defined,unused-ignore]
-
-        engine = load_engine(rules_dir=None)
-        qualify: Qualify = engine.qualify
-        return qualify
-    except (ImportError, AttributeError):
-        return interim_status_qualification
-
-
-INTERIM_RULESET_VERSION = "interim-status-map"
-# Interim fallback (until processor.qualify lands): RFC 3463 status → Sisimai detail.
-_INTERIM_BY_STATUS: dict[str, tuple[str, Reason, FailureType]] = {
-    "5.1.1": ("userunknown", Reason.USER_UNKNOWN, FailureType.HARD),
-    "5.1.0": ("userunknown", Reason.USER_UNKNOWN, FailureType.HARD),
-    "5.1.6": ("hasmoved", Reason.USER_UNKNOWN, FailureType.HARD),
-    "5.1.2": ("hostunknown", Reason.INVALID_DOMAIN, FailureType.SOFT),
-    "5.1.10": ("userunknown", Reason.USER_UNKNOWN, FailureType.HARD),
-    "5.2.1": ("suspend", Reason.INACTIVE_MAILBOX, FailureType.SOFT),
-    "5.2.2": ("mailboxfull", Reason.MAILBOX_FULL, FailureType.SOFT),
-    "4.2.2": ("mailboxfull", Reason.MAILBOX_FULL, FailureType.SOFT),
-    "5.2.3": ("emailtoolarge", Reason.REFUSED, FailureType.SOFT),
-    "5.3.4": ("emailtoolarge", Reason.REFUSED, FailureType.SOFT),
-    "4.4.7": ("expired", Reason.UNREACHABLE, FailureType.SOFT),
-    "5.4.7": ("expired", Reason.UNREACHABLE, FailureType.SOFT),
-    "5.7.26": ("authfailure", Reason.REFUSED, FailureType.SOFT),
-    "5.7.1": ("blocked", Reason.REFUSED, FailureType.SOFT),
-}
-
-
-def interim_status_qualification(record: BounceRecord) -> Qualification:
-    """Interim fallback: a detail from the record kind and status code alone."""
-    if record.kind is RecordKind.ARF:
-        detail, reason, failure = "feedback", Reason.COMPLAINT, FailureType.HARD
-    elif record.kind is RecordKind.AUTOREPLY:
-        detail, reason, failure = "vacation", Reason.AUTO_REPLY, FailureType.IGNORED
-    elif record.kind is RecordKind.DELIVERED:
-        detail, reason, failure = "delivered", Reason.NOT_DEFINED, FailureType.IGNORED
-    elif record.status in _INTERIM_BY_STATUS:
-        detail, reason, failure = _INTERIM_BY_STATUS[record.status]
-    elif record.status and record.status.startswith("4."):
-        detail, reason, failure = "undefined", Reason.NOT_DEFINED, FailureType.SOFT
-    else:
-        detail, reason, failure = "undefined", Reason.NOT_DEFINED, FailureType.UNQUALIFIED
-    return Qualification(
-        failure_type=failure,
-        reason=reason,
-        detail=detail,
-        rule_id=f"interim:status:{record.status or 'none'}",
-        ruleset_version=INTERIM_RULESET_VERSION,
-    )

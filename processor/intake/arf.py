@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from processor.intake.record import BounceRecord, RecordKind
-from processor.intake.text import find_addresses, header_text, parse_date
+from processor.intake.text import find_addresses, parse_date
 from processor.intake.view import MessageView
 
 NAME = "arf"
@@ -47,7 +47,8 @@ def read_fields(text: str) -> dict[str, list[str]]:
 
 
 def _is_report_type_feedback(view: MessageView) -> bool:
-    return (view.message.get_param("report-type") or "") == "feedback-report"
+    content_type = (view.header("Content-Type") or "").lower()
+    return "report-type" in content_type and "feedback-report" in content_type
 
 
 def matches(view: MessageView) -> bool:
@@ -57,16 +58,16 @@ def matches(view: MessageView) -> bool:
 
 
 def _is_non_standard_fbl(view: MessageView) -> bool:
-    original = view.original
-    if original is None:
+    """A complaint without a feedback-report part: an attached original plus a telltale."""
+    attached = view.parts_of_type("message", {"rfc822", "global"})
+    if not attached or view.delivery_status_text is not None:
         return False
-    if original.get("X-HmXmrOriginalRecipient") is not None:
-        return True
     if (view.from_address or "").startswith(("staff@hotmail.com", "complaints@")):
         return True
-    return view.delivery_status_text is None and bool(
-        _ABUSE_REPORT_TEXT.search(view.body_before_original[:2000])
-    )
+    if _ABUSE_REPORT_TEXT.search(view.subject + "\n" + view.body_before_original[:2000]):
+        return True
+    original = view.original
+    return original is not None and original.get("X-HmXmrOriginalRecipient") is not None
 
 
 def parse(view: MessageView) -> list[BounceRecord]:
@@ -108,7 +109,7 @@ def _recipients_from_original(view: MessageView) -> list[str]:
     if original is None:
         return []
     for name in _ORIGINAL_RECIPIENT_HEADERS:
-        found = find_addresses(header_text(original, name) or "")
+        found = find_addresses(view.original_header(name) or "")
         if found:
             return found[:1] if name != "To" else found
     return []

@@ -43,7 +43,7 @@ _BOUNCE_SENDER = re.compile(r"mailer-daemon|postmaster|mail delivery", re.IGNORE
 def matches(view: MessageView) -> bool:
     if _BOUNCE_SENDER.search(view.from_header):
         return False
-    if any(view.message.get(name) is not None for name in _AUTO_HEADERS):
+    if any(view.has_header(name) for name in _AUTO_HEADERS):
         return True
     auto_submitted = (view.header("Auto-Submitted") or "").lower()
     precedence = (view.header("Precedence") or "").lower()

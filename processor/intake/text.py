@@ -176,10 +176,13 @@ def _header_object_text(header: Header) -> str:
     return "".join(pieces)
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
 def decode_words(raw: str) -> str:
     """Decode RFC 2047 encoded words; undecodable input comes back as it was."""
     text = raw
-    if any("\udc80" <= char <= "\udcff" for char in raw):  # raw 8-bit header bytes
+    if not raw.isascii() and _SURROGATE.search(raw):  # raw 8-bit header bytes
         text = raw = decode_bytes(raw.encode("ascii", "surrogateescape"), None)
     if "=?" in raw:
         try:

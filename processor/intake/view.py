@@ -9,24 +9,24 @@ so a dialect parser only says what is special about its MTA.
 
 from __future__ import annotations
 
-import email
 import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from email.message import Message
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from processor.intake.mime import parse_headers_then_body
 from processor.intake.record import BounceRecord, RecordKind
 from processor.intake.text import (
     best_status,
     decode_bytes,
+    decode_words,
     find_addresses,
     find_reply_code,
     first_line,
-    header_text,
     normalize_address,
     parse_date,
     part_text,
@@ -89,7 +89,25 @@ class MessageView:
     # -- the bounce's own headers --------------------------------------------------------
 
     def header(self, name: str) -> str | None:
-        return header_text(self.message, name)
+        """The first ``name`` header, decoded to one line of text, or None."""
+        raw = self._raw_headers.get(name.lower())
+        return None if raw is None else decode_words(raw)
+
+    def has_header(self, name: str) -> bool:
+        return name.lower() in self._raw_headers
+
+    @cached_property
+    def _raw_headers(self) -> dict[str, str]:
+        return first_headers(self.message)
+
+    def original_header(self, name: str) -> str | None:
+        """A header of the returned original, decoded, or None."""
+        raw = self._original_headers.get(name.lower())
+        return None if raw is None else decode_words(raw)
+
+    @cached_property
+    def _original_headers(self) -> dict[str, str]:
+        return first_headers(self.original) if self.original is not None else {}
 
     @cached_property
     def subject(self) -> str:
@@ -120,33 +138,34 @@ class MessageView:
     @cached_property
     def leaf_parts(self) -> list[Message]:
         """Leaf parts in order; the inside of attached messages is not descended into."""
-        return list(_leaves(self.message))
+        return [leaf.part for leaf in self._leaves]
+
+    @cached_property
+    def _leaves(self) -> list[_Leaf]:
+        return [_Leaf.of(part) for part in _leaves(self.message)]
 
     def parts_of_type(
         self, maintype: str, subtypes: Sequence[str] | frozenset[str]
     ) -> list[Message]:
         return [
-            part
-            for part in self.leaf_parts
-            if part.get_content_maintype() == maintype and part.get_content_subtype() in subtypes
+            leaf.part
+            for leaf in self._leaves
+            if leaf.maintype == maintype and leaf.subtype in subtypes
         ]
 
     @cached_property
     def delivery_status_text(self) -> str | None:
         """The text of a ``message/delivery-status`` part, however the parser stored it."""
-        for part in self.leaf_parts:
-            if part.get_content_subtype() in _REPORT_TYPES and part.get_content_maintype() in {
-                "message",
-                "text",
-            }:
-                return report_part_text(part)
+        for leaf in self._leaves:
+            if leaf.subtype in _REPORT_TYPES and leaf.maintype in {"message", "text"}:
+                return report_part_text(leaf.part)
         return None
 
     @cached_property
     def feedback_report_text(self) -> str | None:
-        for part in self.leaf_parts:
-            if part.get_content_subtype() == "feedback-report":
-                return report_part_text(part)
+        for leaf in self._leaves:
+            if leaf.subtype == "feedback-report":
+                return report_part_text(leaf.part)
         return None
 
     @cached_property
@@ -155,16 +174,16 @@ class MessageView:
         plain: list[str] = []
         rich: list[str] = []
         skipped = _REPORT_TYPES | _HEADER_PARTS | {"feedback-report"}
-        for part in self.leaf_parts:
-            if part.get_content_maintype() == "multipart":  # broken: no usable boundary
-                plain.append(part_text(part))
+        for leaf in self._leaves:
+            if leaf.maintype == "multipart":  # broken: no usable boundary
+                plain.append(part_text(leaf.part))
                 continue
-            if part.get_content_maintype() != "text" or part.get_content_subtype() in skipped:
+            if leaf.maintype != "text" or leaf.subtype in skipped:
                 continue
-            if part.get_filename() and (plain or rich):
+            if (plain or rich) and leaf.part.get_filename():
                 continue
-            text = part_text(part)
-            (rich if part.get_content_subtype() == "html" else plain).append(text)
+            text = part_text(leaf.part)
+            (rich if leaf.subtype == "html" else plain).append(text)
         chosen = plain if any(t.strip() for t in plain) else rich
         return "\n".join(chosen)
 
@@ -177,16 +196,16 @@ class MessageView:
     @cached_property
     def original(self) -> Message | None:
         """The returned original message (or just its headers), if the bounce has one."""
-        for part in self.leaf_parts:
-            maintype, subtype = part.get_content_maintype(), part.get_content_subtype()
+        for leaf in self._leaves:
+            part, maintype, subtype = leaf.part, leaf.maintype, leaf.subtype
             if maintype == "message" and subtype in {"rfc822", "global", "partial"}:
                 payload = part.get_payload()
                 if isinstance(payload, list) and payload and isinstance(payload[0], Message):
                     return payload[0]
                 if isinstance(payload, str) and payload.strip():
-                    return email.message_from_string(payload.lstrip())
+                    return parse_headers_then_body(payload.lstrip())
             if subtype in _HEADER_PARTS:
-                return email.message_from_string(report_part_text(part).lstrip())
+                return parse_headers_then_body(report_part_text(part).lstrip() + "\n\n")
         return self._inline_original
 
     @cached_property
@@ -198,7 +217,7 @@ class MessageView:
         first_header = _HEADER_LINE.search(rest)
         if first_header is None or first_header.start() > 400:
             return None
-        return email.message_from_string(rest[first_header.start() :].replace("\n>", "\n"))
+        return parse_headers_then_body(rest[first_header.start() :].replace("\n>", "\n"))
 
     @cached_property
     def original_fields(self) -> dict[str, Any]:
@@ -207,14 +226,14 @@ class MessageView:
         if original is None:
             return {}
         fields: dict[str, Any] = {
-            "original_message_id": first_line(header_text(original, "Message-ID")),
-            "original_from": first_line(header_text(original, "From")),
-            "original_to": first_line(header_text(original, "To")),
-            "original_subject": first_line(header_text(original, "Subject")),
+            "original_message_id": first_line(self.original_header("Message-ID")),
+            "original_from": first_line(self.original_header("From")),
+            "original_to": first_line(self.original_header("To")),
+            "original_subject": first_line(self.original_header("Subject")),
         }
         correlation = {}
         for name in self.options.correlation_headers:
-            value = header_text(original, name)
+            value = self.original_header(name)
             if value:
                 correlation[name] = value
         if correlation:
@@ -227,7 +246,7 @@ class MessageView:
         original = self.original
         if original is None:
             return []
-        return find_addresses(header_text(original, "To") or "")
+        return find_addresses(self.original_header("To") or "")
 
     @cached_property
     def sender_addresses(self) -> frozenset[str]:
@@ -238,7 +257,7 @@ class MessageView:
         original = self.original
         if original is not None:
             for name in ("From", "Return-Path", "Sender", "Reply-To"):
-                addresses.update(find_addresses(header_text(original, name) or ""))
+                addresses.update(find_addresses(self.original_header(name) or ""))
         return frozenset(addresses)
 
     # -- building records ------------------------------------------------------------------
@@ -283,6 +302,14 @@ class MessageView:
         return BounceRecord(**values)
 
 
+def first_headers(message: Message) -> dict[str, str]:
+    """Lower-cased header name to its first raw value (one pass, instead of a scan per get)."""
+    headers: dict[str, str] = {}
+    for name, value in message.raw_items():
+        headers.setdefault(name.lower(), value if isinstance(value, str) else str(value))
+    return headers
+
+
 def implied_status(smtp_code: int | None, action: str | None) -> str | None:
     """The RFC 3463 class (``5.0.0`` / ``4.0.0``) of a failure that states no status.
 
@@ -323,6 +350,19 @@ def report_part_text(part: Message) -> str:
 
 def _header_str(value: Any) -> str:
     return " ".join(str(value).split())
+
+
+class _Leaf(NamedTuple):
+    """A leaf part with its content type read once (the stdlib re-reads it on each call)."""
+
+    part: Message
+    maintype: str
+    subtype: str
+
+    @classmethod
+    def of(cls, part: Message) -> _Leaf:
+        maintype, _, subtype = part.get_content_type().partition("/")
+        return cls(part, maintype, subtype)
 
 
 def _leaves(message: Message) -> Iterator[Message]:

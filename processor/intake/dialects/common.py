@@ -146,11 +146,11 @@ def _strip_recipient_only_line(block: str, recipient: str) -> str:
     return "\n".join(lines).strip()
 
 
-_REASON_SENTENCE = re.compile(
-    r"[^\n]*\b(?:unknown|not exist|no such|invalid|reject|refused|denied|blocked|full|quota|"
+_REASON_WORD = re.compile(
+    r"\b(?:unknown|not exist|no such|invalid|reject|refused|denied|blocked|full|quota|"
     r"over ?quota|disabled|suspended|inactive|expired|timed? ?out|too (?:large|big)|"
     r"exceed|not found|unrouteable|unroutable|no mailbox|does not|doesn't|couldn't|"
-    r"could not|unable|failed|failure|spam|blacklist|blocklist|policy|temporar)[^\n]*",
+    r"could not|unable|failed|failure|spam|blacklist|blocklist|policy|temporar)",
     re.IGNORECASE,
 )
 
@@ -160,7 +160,7 @@ def reason_text(text: str) -> str | None:
     with_codes = reason_lines(text)
     if with_codes:
         return with_codes
-    sentences = [m.group(0).strip() for m in _REASON_SENTENCE.finditer(text)]
+    sentences = [line.strip() for line in text.split("\n") if _REASON_WORD.search(line)]
     return "\n".join(sentences[:3]) or None
 
 

@@ -34,7 +34,7 @@ _START = re.compile(
 
 
 def matches(view: MessageView) -> bool:
-    if view.message.get("X-MS-Exchange-Message-Is-Ndr") is not None:
+    if view.has_header("X-MS-Exchange-Message-Is-Ndr"):
         return True
     mailer = (view.header("X-Mailer") or "") + (view.header("X-MimeOLE") or "")
     body = view.body_before_original[:4000]

@@ -43,7 +43,7 @@ _BOUNCE_BODY = re.compile(
 
 def looks_like_bounce(view: MessageView) -> bool:
     """True when the sender, subject, headers or opening text say this is a delivery report."""
-    if view.message.get("X-Failed-Recipients") is not None:
+    if view.has_header("X-Failed-Recipients"):
         return True
     if view.content_type == "multipart/report":
         return True

@@ -17,7 +17,7 @@ NAME = "googlegroups"
 def matches(view: MessageView) -> bool:
     body = view.body_before_original
     return "Google Groups" in body or (
-        "groups.google." in body and view.message.get("X-Failed-Recipients") is not None
+        "groups.google." in body and view.has_header("X-Failed-Recipients")
     )
 
 

@@ -1,0 +1,102 @@
+"""Intake throughput on the labelled corpus, replicated, against flufl.bounce as a peer.
+
+Parses (and qualifies, with the rule engine when it is importable, else the interim
+status mapping of the CLI) every message of ``../shared/corpus/eml`` replicated to a few
+thousand messages, in one process (one core), several runs; prints the median
+messages/s (CPU time) for intake alone and intake + qualification, then times
+``flufl.bounce.scan_message`` (bytes parsed into a stdlib message, then scanned) on the
+same messages and prints the ratio. Figures only: nothing here asserts on speed.
+
+    .venv/bin/python benchmarks/bench_intake.py [--messages 5000] [--runs 5] [--corpus DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import email
+import os
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from processor.intake import parse
+from processor.intake.record import BounceRecord
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CORPUS = Path(os.environ.get("BOUNCE_CORPUS_DIR", REPO_ROOT / ".." / "shared" / "corpus"))
+
+
+def load_messages(corpus: Path, count: int) -> list[bytes]:
+    """The corpus messages repeated until there are ``count`` of them."""
+    originals = [path.read_bytes() for path in sorted((corpus / "eml").glob("*.eml"))]
+    if not originals:
+        raise SystemExit(f"no .eml files under {corpus / 'eml'}")
+    return [originals[i % len(originals)] for i in range(count)]
+
+
+def load_qualify() -> tuple[str, Callable[[BounceRecord], object]]:
+    try:
+        from processor.qualify import load_engine  # type: ignore[attr-defined,unused-ignore]
+
+        engine = load_engine(rules_dir=None)
+        return "rule engine", engine.qualify
+    except (ImportError, AttributeError):
+        from processor.intake.interim import interim_status_qualification
+
+        return "interim status mapping (rule engine not available)", interim_status_qualification
+
+
+def rate(work: Callable[[bytes], object], messages: list[bytes], runs: int) -> float:
+    """Median messages per CPU-second over ``runs`` passes."""
+    rates = []
+    for _ in range(runs):
+        start = time.process_time()
+        for data in messages:
+            work(data)
+        elapsed = time.process_time() - start
+        rates.append(len(messages) / elapsed if elapsed > 0 else float("inf"))
+    return statistics.median(rates)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    args = parser.parse_args()
+
+    messages = load_messages(args.corpus.resolve(), args.messages)
+    label, qualify = load_qualify()
+
+    def intake_and_qualify(data: bytes) -> None:
+        for record in parse(data).records:
+            qualify(record)
+
+    rate(parse, messages[:200], 1)  # warm-up: regex compilation, imports
+    intake_rate = rate(parse, messages, args.runs)
+    full_rate = rate(intake_and_qualify, messages, args.runs)
+    print(f"messages per run: {len(messages)} (corpus replicated), runs: {args.runs}, one core")
+    print(f"intake (parse) only        : {intake_rate:8.0f} msg/s per core")
+    print(f"intake + qualify           : {full_rate:8.0f} msg/s per core  [{label}]")
+
+    try:
+        from flufl.bounce import scan_message
+    except ImportError:
+        print("flufl.bounce not installed: no peer comparison (pip install flufl.bounce)")
+        return
+
+    def flufl(data: bytes) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scan_message(email.message_from_bytes(data))
+
+    flufl(messages[0])
+    flufl_rate = rate(flufl, messages, args.runs)
+    print(f"flufl.bounce scan_message  : {flufl_rate:8.0f} msg/s per core")
+    print(f"ratio intake+qualify / flufl.bounce: {full_rate / flufl_rate:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
