@@ -59,7 +59,7 @@ def matches(view: MessageView) -> bool:
 
 def _is_non_standard_fbl(view: MessageView) -> bool:
     """A complaint without a feedback-report part: an attached original plus a telltale."""
-    attached = view.parts_of_type("message", {"rfc822", "global"})
+    attached = view.parts_of_type("message", frozenset({"rfc822", "global"}))
     if not attached or view.delivery_status_text is not None:
         return False
     if (view.from_address or "").startswith(("staff@hotmail.com", "complaints@")):

@@ -9,6 +9,8 @@ importing the command line.
 
 from __future__ import annotations
 
+import sys
+
 from processor.intake.evaluation import Qualify
 from processor.intake.record import BounceRecord, RecordKind
 from processor.qualify.result import FailureType, Qualification, Reason
@@ -18,12 +20,19 @@ def load_qualifier() -> Qualify:
     """The rule engine's ``qualify``; the interim status-code mapping until it exists."""
     try:
         from processor.qualify import load_engine  # type: ignore[attr-defined,unused-ignore]
-
-        engine = load_engine(rules_dir=None)
-        qualify: Qualify = engine.qualify
-        return qualify
     except (ImportError, AttributeError):
         return interim_status_qualification
+    try:
+        engine = load_engine(rules_dir=None)
+    except Exception as exc:  # a broken rule set must not stop offline classification
+        print(
+            f"warning: rule engine did not load ({type(exc).__name__}: {exc}); "
+            "using the interim status mapping",
+            file=sys.stderr,
+        )
+        return interim_status_qualification
+    qualify: Qualify = engine.qualify
+    return qualify
 
 
 INTERIM_RULESET_VERSION = "interim-status-map"

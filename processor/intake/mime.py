@@ -55,7 +55,8 @@ def expand(message: Message, depth: int = 0) -> None:
         if parts is not None:
             message.set_payload(parts)
             for part in parts:
-                expand(part, depth + 1)
+                if isinstance(part, Message):
+                    expand(part, depth + 1)
     elif message.get_content_type() in {"message/rfc822", "message/global"} and payload.strip():
         if message.get("Content-Transfer-Encoding", "").lower() in {"base64", "quoted-printable"}:
             raw = message.get_payload(decode=True)
@@ -68,7 +69,7 @@ def expand(message: Message, depth: int = 0) -> None:
             expand(inner, depth + 1)
 
 
-def _split(message: Message, body: str) -> list[Message] | None:
+def _split(message: Message, body: str) -> list[Message | str] | None:
     """The parts of a multipart body, at the declared delimiter or the one actually used."""
     declared = message.get_boundary()
     boundary = declared if declared and f"--{declared}" in body else _used_boundary(body)
@@ -79,7 +80,7 @@ def _split(message: Message, body: str) -> list[Message] | None:
         content_type = re.sub(r"(?is);?\s*boundary\s*=\s*(\"[^\"]*\"|[^;\s]*)", "", content_type)
         del message["Content-Type"]
         message["Content-Type"] = f'{content_type}; boundary="{boundary}"'
-    parts: list[Message] = []
+    parts: list[Message | str] = []
     start: int | None = None
     for line_start, line_end, closing in _delimiters(body, boundary):
         if start is not None:

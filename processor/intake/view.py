@@ -10,7 +10,7 @@ so a dialect parser only says what is special about its MTA.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator
 from datetime import datetime
 from email.message import Message
 from functools import cached_property
@@ -144,9 +144,7 @@ class MessageView:
     def _leaves(self) -> list[_Leaf]:
         return [_Leaf.of(part) for part in _leaves(self.message)]
 
-    def parts_of_type(
-        self, maintype: str, subtypes: Sequence[str] | frozenset[str]
-    ) -> list[Message]:
+    def parts_of_type(self, maintype: str, subtypes: Collection[str]) -> list[Message]:
         return [
             leaf.part
             for leaf in self._leaves
