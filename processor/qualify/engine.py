@@ -1,0 +1,560 @@
+"""The qualification engine: a compiled rule set that qualifies bounce records.
+
+Order of decision for a failed recipient (DSN / SMTP records):
+
+1. explicit rules, by ``priority`` (higher first), then most specific ``scope``, then
+   file order; the first rule whose pattern matches its field (and whose scope holds)
+   decides (``rule_id`` = the rule's id);
+2. the enhanced status code (RFC 3463 / 5248 / 7372 / 7505 table in
+   :mod:`processor.qualify.codes`; ``rule_id`` = ``status:5.1.1``);
+3. the SMTP reply code, then its class (``reply:552``, ``reply:5xx``);
+4. ``unqualified`` / ``not_defined``.
+
+Other kinds: auto-replies are ``ignored`` / ``auto_reply`` / ``vacation``
+(``kind:autoreply``); delivery reports are ``ignored`` / ``delivered``
+(``kind:delivered``); ARF feedback reports are matched against ``feedback_type`` rules
+only, else ``kind:arf`` with detail ``feedback`` (reason ``complaint``, failure type from
+``details.yaml``).
+
+Speed: rules are not tried one by one. Each pattern's required literal words (see
+:mod:`processor.qualify.patterns`) go into per-field dict indexes; a record's words are
+looked up with set operations, and only the rules found are confirmed with their regex,
+in decision order. The cost is nearly flat in the number of rules.
+
+Safety: every confirmation runs with the ``regex`` package's ``timeout`` on an input cut
+to ``max_input`` characters. A timeout is counted per rule, logged once per rule, and
+the record falls through to the next candidate / step.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import operator
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import regex
+
+from processor.intake.record import BounceRecord, RecordKind
+from processor.qualify import codes
+from processor.qualify.loader import LoadedRule, RuleSet, load_ruleset
+from processor.qualify.model import RuleField, Scope
+from processor.qualify.patterns import PREFIX_LEN, KeyKind, prefilter_option
+from processor.qualify.result import FailureType, Qualification, Reason
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT: Final = 0.05  # seconds per regex confirmation
+DEFAULT_MAX_INPUT: Final = 4096  # characters of a field that rules look at
+REGEX_FLAGS: Final = regex.IGNORECASE | regex.VERSION0
+
+UNQUALIFIED_ID: Final = "unqualified"
+AUTOREPLY_ID: Final = "kind:autoreply"
+DELIVERED_ID: Final = "kind:delivered"
+ARF_ID: Final = "kind:arf"
+
+# details the fallbacks can produce: details.yaml must define them all
+FALLBACK_DETAILS: Final = frozenset(
+    set(codes.STATUS_DETAILS.values())
+    | set(codes.REPLY_DETAILS.values())
+    | set(codes.REPLY_CLASS_DETAILS.values())
+    | {"delivered", "vacation", "feedback", "undefined"}
+)
+_DELIVERED_ACTIONS: Final = frozenset({"delivered", "relayed", "expanded"})
+
+# bytes -> lower-case ASCII words separated by spaces (everything else is a separator)
+_WORD_TABLE: Final = bytes(
+    (c + 32 if 65 <= c <= 90 else c)
+    if (48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122 or c == 95)
+    else 32
+    for c in range(256)
+)
+_HEAD: Final = operator.itemgetter(slice(0, PREFIX_LEN))
+_TAIL: Final = operator.itemgetter(slice(-PREFIX_LEN, None))
+_FIELD_ORDER: Final = tuple(RuleField)
+
+
+def words(text: str) -> bytes:
+    """The prefilter's view of a text: lower-case ASCII words separated by spaces."""
+    return text.encode("utf-8", "surrogatepass").translate(_WORD_TABLE)
+
+
+class _FieldIndex:
+    """Prefilter for the rules of one field: word -> rule positions."""
+
+    __slots__ = (
+        "always",
+        "exact",
+        "exact_keys",
+        "prefix",
+        "prefix_keys",
+        "subs",
+        "suffix",
+        "suffix_keys",
+    )
+
+    def __init__(self) -> None:
+        self.exact: dict[bytes, list[int]] = {}
+        self.prefix: dict[bytes, list[int]] = {}
+        self.suffix: dict[bytes, list[int]] = {}
+        self.subs: dict[bytes, list[int]] = {}
+        self.always: list[int] = []
+        self.exact_keys: frozenset[bytes] = frozenset()
+        self.prefix_keys: frozenset[bytes] = frozenset()
+        self.suffix_keys: frozenset[bytes] = frozenset()
+
+    def add(self, pos: int, pattern: str) -> None:
+        option = prefilter_option(pattern)
+        if option is None:
+            self.always.append(pos)
+            return
+        for key in option:
+            text = key.text.encode("ascii")
+            if key.kind == KeyKind.EXACT:
+                self.exact.setdefault(text, []).append(pos)
+            elif key.kind == KeyKind.PREFIX and len(text) >= PREFIX_LEN:
+                self.prefix.setdefault(text[:PREFIX_LEN], []).append(pos)
+            elif key.kind == KeyKind.SUFFIX and len(text) >= PREFIX_LEN:
+                self.suffix.setdefault(text[-PREFIX_LEN:], []).append(pos)
+            else:
+                self.subs.setdefault(text, []).append(pos)
+
+    def freeze(self) -> None:
+        self.exact_keys = frozenset(self.exact)
+        self.prefix_keys = frozenset(self.prefix)
+        self.suffix_keys = frozenset(self.suffix)
+
+    def collect(self, text: str, out: list[int]) -> None:
+        """Append the positions of rules that may match ``text``."""
+        b = words(text)
+        toks = b.split()
+        exact = self.exact
+        for k in self.exact_keys.intersection(toks):
+            out.extend(exact[k])
+        if self.prefix_keys:
+            prefix = self.prefix
+            for k in self.prefix_keys.intersection(map(_HEAD, toks)):
+                out.extend(prefix[k])
+        if self.suffix_keys:
+            suffix = self.suffix
+            for k in self.suffix_keys.intersection(map(_TAIL, toks)):
+                out.extend(suffix[k])
+        if self.subs:
+            for k, positions in self.subs.items():
+                if k in b:
+                    out.extend(positions)
+        if self.always:
+            out.extend(self.always)
+
+
+def _glob_re(globs: Iterable[str]) -> re.Pattern[str] | None:
+    globs = [g.strip().lower() for g in globs if g.strip()]
+    if not globs:
+        return None
+    return re.compile("|".join(fnmatch.translate(g) for g in globs), re.IGNORECASE)
+
+
+def _host(value: str | None) -> str:
+    """``"dns; mx1.example.com [192.0.2.1]"`` -> ``"mx1.example.com"``."""
+    if not value:
+        return ""
+    v = value.split(";", 1)[-1].strip()
+    return v.split()[0].strip("[]<>.").lower() if v else ""
+
+
+class _ScopeMatcher:
+    """Compiled :class:`Scope`: all set dimensions must match."""
+
+    __slots__ = ("domains", "mx", "reporting")
+
+    def __init__(self, scope: Scope) -> None:
+        self.domains = _glob_re(scope.recipient_domains)
+        self.mx = _glob_re(scope.mx)
+        self.reporting = _glob_re(scope.reporting_mta)
+
+    def __call__(self, record: BounceRecord) -> bool:
+        if self.domains is not None:
+            domain = (record.recipient or "").rpartition("@")[2].strip(">").lower()
+            if not domain or not self.domains.match(domain):
+                return False
+        if self.mx is not None:
+            hosts = [h for h in (_host(record.mx), _host(record.remote_mta)) if h]
+            if not any(self.mx.match(h) for h in hosts):
+                return False
+        if self.reporting is not None:
+            host = _host(record.reporting_mta)
+            if not host or not self.reporting.match(host):
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A rule ready to match, with its precomputed results."""
+
+    position: int  # rank in decision order
+    loaded: LoadedRule
+    pattern: Any  # regex.Pattern[str]
+    scope: Callable[[BounceRecord], bool] | None
+    result: Qualification
+    transient_result: Qualification
+    varies: bool  # result depends on whether the failure is transient
+
+    @property
+    def id(self) -> str:
+        return self.loaded.rule.id
+
+    @property
+    def field(self) -> RuleField:
+        return self.loaded.rule.field
+
+
+def decision_order(rules: Iterable[LoadedRule]) -> list[LoadedRule]:
+    """Explicit rules in the order they are tried: priority (higher first), then more
+    specific scope first, then file name and position in file."""
+    return sorted(
+        rules,
+        key=lambda lr: (-lr.rule.priority, -lr.rule.scope.specificity, lr.source, lr.position),
+    )
+
+
+def compile_pattern(pattern: str) -> Any:
+    """Compile a rule pattern as the engine does (``regex``, case-insensitive)."""
+    return regex.compile(pattern, REGEX_FLAGS)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A rule (or fallback step) that matched a record, for :meth:`Engine.explain`."""
+
+    rule_id: str
+    step: str  # "rule", "status", "reply", "kind", "unqualified"
+    qualification: Qualification
+    field: str | None = None
+    matched: str | None = None  # the matched text
+    description: str = ""
+    source: str | None = None  # file of the rule
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """How a record was qualified: the deciding rule and every other candidate."""
+
+    qualification: Qualification
+    deciding: Candidate
+    others: list[Candidate] = field(default_factory=list)
+    timeouts: list[str] = field(default_factory=list)
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def render(self) -> str:
+        q = self.qualification
+        lines = [
+            f"qualification: {q.failure_type.value} / {q.reason.value} / {q.detail}",
+            f"decided by:    {_describe(self.deciding)}",
+            f"rule set:      {q.ruleset_version}",
+        ]
+        if self.fields:
+            lines.append("fields:")
+            lines += [f"  {k}: {v!r}" for k, v in self.fields.items()]
+        lines.append("other candidates:" if self.others else "other candidates: none")
+        lines += [f"  - {_describe(c)}" for c in self.others]
+        if self.timeouts:
+            lines.append("timed out (fell through): " + ", ".join(self.timeouts))
+        return "\n".join(lines)
+
+
+def _describe(c: Candidate) -> str:
+    q = c.qualification
+    s = f"{c.rule_id} -> {q.failure_type.value}/{q.reason.value}/{q.detail}"
+    if c.field:
+        s += f" [{c.field} matched {c.matched!r}]"
+    if c.source:
+        s += f" ({c.source})"
+    if c.description:
+        s += f": {c.description}"
+    return s
+
+
+class Engine:
+    """A compiled rule set. Build once (``load_engine``), then call :meth:`qualify`."""
+
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_input: int = DEFAULT_MAX_INPUT,
+    ) -> None:
+        self.ruleset = ruleset
+        self.timeout = timeout
+        self.max_input = max_input
+        self.timeouts: Counter[str] = Counter()
+        self._timeout_logged: set[str] = set()
+        self._results: dict[tuple[str, str, bool], Qualification] = {}
+
+        self.rules: list[CompiledRule] = []
+        indexes: dict[RuleField, _FieldIndex] = {}
+        for pos, lr in enumerate(decision_order(ruleset.rules)):
+            rule = lr.rule
+            scope = None if rule.scope.specificity == 0 else _ScopeMatcher(rule.scope)
+            result = self._rule_result(lr, transient=False)
+            transient_result = self._rule_result(lr, transient=True)
+            self.rules.append(
+                CompiledRule(
+                    position=pos,
+                    loaded=lr,
+                    pattern=compile_pattern(rule.pattern),
+                    scope=scope,
+                    result=result,
+                    transient_result=transient_result,
+                    varies=result != transient_result,
+                )
+            )
+            indexes.setdefault(rule.field, _FieldIndex()).add(pos, rule.pattern)
+        for index in indexes.values():
+            index.freeze()
+        # (field, index) pairs in a fixed order; ARF records only use feedback_type
+        self._indexes = [(f, indexes[f]) for f in _FIELD_ORDER if f in indexes]
+        self._dsn_indexes = [(f, i) for f, i in self._indexes if f != RuleField.FEEDBACK_TYPE]
+        self._arf_indexes = [(f, i) for f, i in self._indexes if f == RuleField.FEEDBACK_TYPE]
+        self._autoreply = self._fallback("vacation", AUTOREPLY_ID, transient=False)
+        self._delivered = self._fallback("delivered", DELIVERED_ID, transient=False)
+        self._arf = self._fallback("feedback", ARF_ID, transient=False)
+        self._unqualified = Qualification(
+            failure_type=FailureType.UNQUALIFIED,
+            reason=Reason.NOT_DEFINED,
+            detail="undefined",
+            rule_id=UNQUALIFIED_ID,
+            ruleset_version=ruleset.version,
+        )
+
+    # ------------------------------------------------------------------ results
+
+    @property
+    def version(self) -> str:
+        return self.ruleset.version
+
+    def _rule_result(self, lr: LoadedRule, *, transient: bool) -> Qualification:
+        rule = lr.rule
+        default = self.ruleset.details[rule.detail]
+        reason = rule.reason
+        if reason is None:
+            reason = default.reason
+            if transient and default.transient_reason is not None:
+                reason = default.transient_reason
+        return Qualification(
+            failure_type=rule.failure_type or default.failure_type,
+            reason=reason,
+            detail=rule.detail,
+            rule_id=rule.id,
+            ruleset_version=self.ruleset.version,
+        )
+
+    def _fallback(self, detail: str, rule_id: str, *, transient: bool) -> Qualification:
+        key = (detail, rule_id, transient)
+        q = self._results.get(key)
+        if q is None:
+            default = self.ruleset.details[detail]
+            reason = default.reason
+            if transient and default.transient_reason is not None:
+                reason = default.transient_reason
+            q = Qualification(
+                failure_type=default.failure_type,
+                reason=reason,
+                detail=detail,
+                rule_id=rule_id,
+                ruleset_version=self.ruleset.version,
+            )
+            self._results[key] = q
+        return q
+
+    # ------------------------------------------------------------------ fields
+
+    def _status(self, record: BounceRecord) -> str | None:
+        status = codes.normalize_status(record.status)
+        if status is None or status.endswith(".0.0"):
+            status = codes.status_from_text(record.diagnostic) or status
+        return status
+
+    def _reply(self, record: BounceRecord) -> int | None:
+        if record.smtp_code is not None:
+            return record.smtp_code
+        return codes.reply_from_text(record.diagnostic)
+
+    def _field_text(self, record: BounceRecord, f: RuleField) -> str | None:
+        if f is RuleField.DIAGNOSTIC:
+            return record.diagnostic
+        if f is RuleField.STATUS:
+            return self._status(record)
+        if f is RuleField.REPLY_CODE:
+            code = self._reply(record)
+            return None if code is None else str(code)
+        if f is RuleField.SUBJECT:
+            return record.bounce_subject
+        if f is RuleField.SENDER:
+            return record.bounce_from
+        if f is RuleField.FEEDBACK_TYPE:
+            return record.feedback_type
+        parts = (record.diagnostic, record.bounce_subject, record.bounce_from)
+        return "\n".join(p for p in parts if p) or None
+
+    def _transient(self, record: BounceRecord) -> bool:
+        if record.action and record.action.lower() == "delayed":
+            return True
+        status = self._status(record)
+        if status is not None:
+            return status.startswith("4")
+        code = self._reply(record)
+        return code is not None and 400 <= code < 500
+
+    def _search(self, rule: CompiledRule, text: str) -> Any:
+        """Run one rule's regex under the time limit; None on no match or timeout."""
+        try:
+            return rule.pattern.search(text, 0, self.max_input, None, False, self.timeout)
+        except TimeoutError:
+            self.timeouts[rule.id] += 1
+            if rule.id not in self._timeout_logged:
+                self._timeout_logged.add(rule.id)
+                log.warning(
+                    "rule %s timed out after %.3fs on a %d-character input; falling "
+                    "through (logged once per rule)",
+                    rule.id,
+                    self.timeout,
+                    min(len(text), self.max_input),
+                )
+            return None
+
+    # ------------------------------------------------------------------ qualify
+
+    def qualify(self, record: BounceRecord) -> Qualification:
+        """Qualify one record (pure apart from the timeout counters)."""
+        kind = record.kind
+        if kind is RecordKind.AUTOREPLY:
+            return self._autoreply
+        if kind is RecordKind.DELIVERED or (
+            record.action is not None and record.action.lower() in _DELIVERED_ACTIONS
+        ):
+            return self._delivered
+        arf = kind is RecordKind.ARF
+        indexes = self._arf_indexes if arf else self._dsn_indexes
+        max_input = self.max_input
+        texts: dict[RuleField, str] = {}
+        cands: list[int] = []
+        for f, index in indexes:
+            text = self._field_text(record, f)
+            if text:
+                if len(text) > max_input:
+                    text = text[:max_input]
+                texts[f] = text
+                index.collect(text, cands)
+        if cands:
+            rules = self.rules
+            for pos in sorted(set(cands)) if len(cands) > 1 else cands:
+                rule = rules[pos]
+                if rule.scope is not None and not rule.scope(record):
+                    continue
+                if self._search(rule, texts[rule.field]) is not None:
+                    if rule.varies and self._transient(record):
+                        return rule.transient_result
+                    return rule.result
+        if arf:
+            return self._arf
+        return self._fallbacks(record)[0][1]
+
+    def _fallbacks(self, record: BounceRecord) -> list[tuple[str, Qualification]]:
+        """The fallback steps that apply, in order (the first decides)."""
+        out: list[tuple[str, Qualification]] = []
+        transient = self._transient(record)
+        status = self._status(record)
+        if status is not None:
+            detail = codes.status_detail(status)
+            if detail is not None:
+                out.append(
+                    ("status", self._fallback(detail, f"status:{status}", transient=transient))
+                )
+        code = self._reply(record)
+        if code is not None:
+            found = codes.reply_detail(code)
+            if found is not None:
+                out.append(("reply", self._fallback(found[0], found[1], transient=transient)))
+        out.append(("unqualified", self._unqualified))
+        return out
+
+    # ------------------------------------------------------------------ explain
+
+    def explain(self, record_or_text: BounceRecord | str) -> Explanation:
+        """The deciding rule and every other candidate (all rules tried, no prefilter)."""
+        if isinstance(record_or_text, str):
+            record = BounceRecord(kind=RecordKind.SMTP, diagnostic=record_or_text)
+        else:
+            record = record_or_text
+        decided = self.qualify(record)
+        texts = {}
+        for f in _FIELD_ORDER:
+            t = self._field_text(record, f)
+            if t:
+                texts[f] = t[: self.max_input]
+        arf = record.kind is RecordKind.ARF
+        candidates: list[Candidate] = []
+        timed_out: list[str] = []
+        transient = self._transient(record)
+        if record.kind not in (RecordKind.AUTOREPLY, RecordKind.DELIVERED):
+            for rule in self.rules:
+                if arf != (rule.field is RuleField.FEEDBACK_TYPE):
+                    continue
+                text = texts.get(rule.field)
+                if not text or (rule.scope is not None and not rule.scope(record)):
+                    continue
+                before = self.timeouts[rule.id]
+                m = self._search(rule, text)
+                if self.timeouts[rule.id] != before:
+                    timed_out.append(rule.id)
+                if m is None:
+                    continue
+                r = rule.loaded.rule
+                candidates.append(
+                    Candidate(
+                        rule_id=r.id,
+                        step="rule",
+                        qualification=rule.transient_result if transient else rule.result,
+                        field=r.field.value,
+                        matched=m.group(0),
+                        description=r.description,
+                        source=rule.loaded.source,
+                    )
+                )
+        if record.kind is RecordKind.AUTOREPLY:
+            candidates.append(Candidate(AUTOREPLY_ID, "kind", self._autoreply))
+        elif record.kind is RecordKind.DELIVERED or decided.rule_id == DELIVERED_ID:
+            candidates.append(Candidate(DELIVERED_ID, "kind", self._delivered))
+        elif arf:
+            candidates.append(Candidate(ARF_ID, "kind", self._arf))
+        else:
+            candidates += [Candidate(q.rule_id, step, q) for step, q in self._fallbacks(record)]
+        deciding = next(
+            (c for c in candidates if c.rule_id == decided.rule_id),
+            Candidate(decided.rule_id, "rule", decided),
+        )
+        return Explanation(
+            qualification=decided,
+            deciding=deciding,
+            others=[c for c in candidates if c is not deciding],
+            timeouts=timed_out,
+            fields={f.value: t for f, t in texts.items()},
+        )
+
+
+def load_engine(
+    rules_dir: str | Path | None = None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_input: int = DEFAULT_MAX_INPUT,
+) -> Engine:
+    """Load ``rules_dir`` (default: ``$BOUNCE_RULES_DIR`` or the repo's ``rules/``) and
+    compile it."""
+    return Engine(load_ruleset(rules_dir), timeout=timeout, max_input=max_input)

@@ -1,0 +1,445 @@
+"""Static analysis of rule patterns: prefilter keys and backtracking hazards.
+
+Patterns are parsed with the standard library's regular-expression parser
+(``re._parser``; the ``regex`` package shares its syntax for everything rules need).
+From the parse tree we derive:
+
+- **prefilter keys**: ASCII words every match must contain, so the engine can look up
+  the words of an input in a dict instead of trying every rule (see
+  :class:`Key`); and
+- **hazards**: nested or overlapping quantifiers that can make a backtracking matcher
+  take exponential or high-polynomial time (``(a+)+$``, ``(a|aa)*``, ``\\s*\\s*``).
+
+Everything here is a pure function of the pattern text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import IntEnum
+from functools import lru_cache
+from typing import Any
+
+try:  # Python >= 3.11
+    from re import _constants as C  # type: ignore[attr-defined]
+    from re import _parser as P  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover
+    import sre_constants as C  # type: ignore[no-redef]
+    import sre_parse as P  # type: ignore[no-redef]
+
+MAXREPEAT = C.MAXREPEAT
+_REPEATS = {C.MAX_REPEAT, C.MIN_REPEAT, getattr(C, "POSSESSIVE_REPEAT", C.MAX_REPEAT)}
+_BOUNDARY_ATS = {
+    C.AT_BEGINNING,
+    C.AT_BEGINNING_STRING,
+    C.AT_BEGINNING_LINE,
+    C.AT_END,
+    C.AT_END_LINE,
+    C.AT_END_STRING,
+    C.AT_BOUNDARY,
+}
+# Sample alphabet for character-set reasoning: ASCII plus a few representatives.
+_ALPHABET = tuple(chr(i) for i in range(128)) + ("é", "ß", "Ж", "中", "\u00a0", "\u2028", "’")
+_ASCII_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+class PatternSyntaxError(ValueError):
+    """The pattern cannot be analysed (outside the shared ``re`` / ``regex`` syntax)."""
+
+
+@lru_cache(maxsize=4096)
+def parse(pattern: str) -> Any:
+    """Parse tree of a case-insensitive pattern (raises PatternSyntaxError)."""
+    try:
+        return P.parse(pattern, re.IGNORECASE)
+    except (re.error, RecursionError, OverflowError) as exc:
+        raise PatternSyntaxError(str(exc)) from exc
+
+
+# --------------------------------------------------------------------------- char sets
+
+
+def _category(cat: Any, ch: str) -> bool:
+    if cat == C.CATEGORY_DIGIT:
+        return ch.isdecimal()
+    if cat == C.CATEGORY_NOT_DIGIT:
+        return not ch.isdecimal()
+    if cat == C.CATEGORY_SPACE:
+        return ch.isspace()
+    if cat == C.CATEGORY_NOT_SPACE:
+        return not ch.isspace()
+    if cat == C.CATEGORY_WORD:
+        return ch.isalnum() or ch == "_"
+    if cat == C.CATEGORY_NOT_WORD:
+        return not (ch.isalnum() or ch == "_")
+    if cat == C.CATEGORY_LINEBREAK:
+        return ch == "\n"
+    if cat == C.CATEGORY_NOT_LINEBREAK:
+        return ch != "\n"
+    return True  # unknown category: assume it matches (conservative for hazards)
+
+
+def _in_member(items: list[Any], ch: str) -> bool:
+    negate = False
+    hit = False
+    variants = {v for v in (ch, ch.lower(), ch.upper()) if len(v) == 1}
+    for op, av in items:
+        if op == C.NEGATE:
+            negate = True
+        elif op == C.LITERAL:
+            hit = hit or chr(av) in variants
+        elif op == C.RANGE:
+            lo, hi = av
+            hit = hit or any(lo <= ord(v) <= hi for v in variants)
+        elif op == C.CATEGORY:
+            hit = hit or _category(av, ch)
+    return hit != negate
+
+
+def char_set(op: Any, av: Any) -> frozenset[str] | None:
+    """Characters (of the sample alphabet) a single-character item matches, or None if
+    the item is not a single-character item."""
+    if op == C.LITERAL:
+        c = chr(av)
+        return frozenset(v for v in (c, c.lower(), c.upper()) if len(v) == 1)
+    if op == C.NOT_LITERAL:
+        c = chr(av)
+        return frozenset(x for x in _ALPHABET if x.lower() != c.lower())
+    if op == C.ANY:
+        return frozenset(x for x in _ALPHABET if x != "\n")
+    if op == C.IN:
+        return frozenset(x for x in _ALPHABET if _in_member(av, x))
+    return None
+
+
+def _subseqs(op: Any, av: Any) -> list[Any]:
+    """Child sequences of a compound item."""
+    if op == C.SUBPATTERN:
+        return [av[-1]]
+    if op in _REPEATS:
+        return [av[2]]
+    if op == C.BRANCH:
+        return list(av[1])
+    if op in (C.ASSERT, C.ASSERT_NOT):
+        return [av[1]]
+    if op == getattr(C, "ATOMIC_GROUP", None):
+        return [av]
+    if op == C.GROUPREF_EXISTS:
+        return [s for s in av[1:] if s is not None]
+    return []
+
+
+def all_chars(seq: Any) -> frozenset[str]:
+    """Every character some match of ``seq`` may consume (an over-approximation)."""
+    out: set[str] = set()
+    for op, av in seq:
+        cs = char_set(op, av)
+        if cs is not None:
+            out |= cs
+        elif op == C.GROUPREF:
+            out |= set(_ALPHABET)
+        elif op in (C.ASSERT, C.ASSERT_NOT, C.AT):
+            continue
+        else:
+            for sub in _subseqs(op, av):
+                out |= all_chars(sub)
+    return frozenset(out)
+
+
+def nullable(seq: Any) -> bool:
+    """True if ``seq`` can match the empty string."""
+    for op, av in seq:
+        if op in (C.AT, C.ASSERT, C.ASSERT_NOT):
+            continue
+        if char_set(op, av) is not None:
+            return False
+        if op in _REPEATS:
+            if av[0] > 0 and not nullable(av[2]):
+                return False
+        elif op == C.BRANCH:
+            if not any(nullable(alt) for alt in av[1]):
+                return False
+        elif op == C.SUBPATTERN or op == getattr(C, "ATOMIC_GROUP", None):
+            if not nullable(_subseqs(op, av)[0]):
+                return False
+        elif op == C.GROUPREF_EXISTS:
+            if not any(nullable(s) for s in _subseqs(op, av)):
+                return False
+        else:
+            return False
+    return True
+
+
+def first_chars(seq: Any) -> frozenset[str]:
+    """Characters a non-empty match of ``seq`` may start with (over-approximation)."""
+    out: set[str] = set()
+    for op, av in seq:
+        if op in (C.AT, C.ASSERT, C.ASSERT_NOT):
+            continue
+        cs = char_set(op, av)
+        if cs is not None:
+            out |= cs
+            return frozenset(out)
+        for sub in _subseqs(op, av):
+            out |= first_chars(sub)
+        if op == C.GROUPREF:
+            out |= set(_ALPHABET)
+        if not nullable([(op, av)]):
+            return frozenset(out)
+    return frozenset(out)
+
+
+# ----------------------------------------------------------------------------- hazards
+
+
+def _unbounded(av: Any) -> bool:
+    return bool(av[1] == MAXREPEAT or av[1] > 64)
+
+
+def _inner_unbounded(seq: Any) -> list[Any]:
+    """Unbounded repeats anywhere inside ``seq`` (items)."""
+    found: list[Any] = []
+    for op, av in seq:
+        if op in _REPEATS and _unbounded(av):
+            found.append((op, av))
+        for sub in _subseqs(op, av):
+            found.extend(_inner_unbounded(sub))
+    return found
+
+
+def _has_disjoint_separator(body: Any, chars: frozenset[str]) -> bool:
+    """A mandatory single-character item of ``body`` that the inner repeat can never
+    consume: it pins every iteration, so the iterations cannot be split differently."""
+    for op, av in body:
+        cs = char_set(op, av)
+        if cs is not None and not (cs & chars):
+            return True
+        if op in _REPEATS and av[0] >= 1:
+            inner = av[2]
+            if len(inner) == 1:
+                cs = char_set(*inner[0])
+                if cs is not None and not (cs & chars):
+                    return True
+    return False
+
+
+def hazards(pattern: str) -> list[str]:
+    """Structural reasons this pattern may backtrack catastrophically (empty if none)."""
+    tree = parse(pattern)
+    problems: list[str] = []
+
+    def visit(seq: Any) -> None:
+        items = list(seq)
+        # 1. nested quantifiers: a repeated group containing an unbounded repeat
+        for op, av in items:
+            if op in _REPEATS and av[1] >= 2:
+                body = av[2]
+                for _iop, iav in _inner_unbounded(body):
+                    if not _has_disjoint_separator(body, all_chars(iav[2])):
+                        problems.append(
+                            "nested quantifier: a repeated group contains an unbounded "
+                            "repeat that can split the same text in many ways"
+                        )
+                        break
+                # 2. overlapping alternatives under a repeat
+                if _unbounded(av):
+                    for bop, bav in body:
+                        if bop == C.BRANCH:
+                            alts = bav[1]
+                            firsts = [first_chars(a) for a in alts]
+                            for i in range(len(alts)):
+                                for j in range(i + 1, len(alts)):
+                                    if firsts[i] & firsts[j]:
+                                        problems.append(
+                                            "overlapping alternatives inside a repeated group"
+                                        )
+                                        break
+                                else:
+                                    continue
+                                break
+            # 3. an optional part of a repeated group that can also start an iteration
+            if op in _REPEATS and _unbounded(av):
+                body = _flatten(av[2])
+                starts = first_chars(body)
+                for bop, bav in body:
+                    optional = (bop in _REPEATS and bav[0] == 0) or (
+                        bop == C.BRANCH and any(nullable(a) for a in bav[1])
+                    )
+                    if optional and starts & all_chars([(bop, bav)]):
+                        problems.append(
+                            "a repeated group's optional part can also start the next "
+                            "iteration (ambiguous repetition)"
+                        )
+                        break
+        # 4. adjacent unbounded repeats over overlapping characters (\s*\s*, .*.*)
+        for i, (op, av) in enumerate(items):
+            if not (op in _REPEATS and _unbounded(av)):
+                continue
+            chars_i = all_chars(av[2])
+            for op2, av2 in items[i + 1 :]:
+                if op2 in _REPEATS and _unbounded(av2) and chars_i & all_chars(av2[2]):
+                    problems.append("adjacent unbounded quantifiers over overlapping characters")
+                    break
+                if not nullable([(op2, av2)]):
+                    break
+        for op, av in items:
+            for sub in _subseqs(op, av):
+                visit(sub)
+
+    visit(tree)
+    # keep order, drop duplicates
+    return list(dict.fromkeys(problems))
+
+
+def pump_chars(pattern: str) -> list[str]:
+    """A few characters that unbounded repeats of the pattern consume (probe input)."""
+    tree = parse(pattern)
+    chars: set[str] = set()
+    for _op, av in _inner_unbounded(tree):
+        chars |= all_chars(av[2])
+    preferred = "a0 .-_\té:/x"
+    out = [c for c in preferred if c in chars]
+    out += sorted(c for c in chars if c not in out and c.isprintable())[:2]
+    return out[:5] or ["a"]
+
+
+# ------------------------------------------------------------------------ prefilter keys
+
+
+class KeyKind(IntEnum):
+    """How a key must appear among the words of a text (words = runs of [a-z0-9_])."""
+
+    EXACT = 0  # a whole word
+    PREFIX = 1  # the start of a word
+    SUFFIX = 2  # the end of a word
+    SUB = 3  # anywhere
+
+
+@dataclass(frozen=True, order=True)
+class Key:
+    kind: KeyKind
+    text: str  # lower-case ASCII
+
+
+# A rule's prefilter requirement: any one of these keys (a disjunction).
+KeyOption = tuple[Key, ...]
+
+
+def _key_score(key: Key) -> int:
+    n = len(key.text)
+    if key.kind == KeyKind.EXACT:
+        return 100 + min(n, 20) if n >= 3 else 20 + n
+    if key.kind in (KeyKind.PREFIX, KeyKind.SUFFIX) and n >= PREFIX_LEN:
+        return 60 + min(n, 20)
+    return 5 + min(n, 20)  # substring scan: correct but linear in the number of keys
+
+
+PREFIX_LEN = 4  # PREFIX / SUFFIX keys are indexed by their first / last 4 characters
+
+
+def _option_score(opt: KeyOption) -> int:
+    return min(_key_score(k) for k in opt) - 2 * (len(opt) - 1)
+
+
+def _is_boundary(op: Any, av: Any) -> bool:
+    """Does this item guarantee a non-word (for the prefilter: non-[a-z0-9_]) character
+    or an edge of the text at its position?"""
+    if op == C.AT:
+        return av in _BOUNDARY_ATS
+    cs = char_set(op, av)
+    if cs is None and op in _REPEATS and av[0] >= 1 and len(av[2]) == 1:
+        cs = char_set(*av[2][0])
+    if cs is None:
+        return False
+    return not any(c in _ASCII_WORD for c in cs)
+
+
+def _flatten(seq: Any) -> list[Any]:
+    out: list[Any] = []
+    for op, av in seq:
+        if op == C.SUBPATTERN:
+            out.extend(_flatten(av[-1]))
+        elif op == getattr(C, "ATOMIC_GROUP", None):
+            out.extend(_flatten(av))
+        else:
+            out.append((op, av))
+    return out
+
+
+def _run_keys(run: str, left: bool, right: bool) -> list[Key]:
+    """Keys of a literal run: its ASCII words, each with how it is bounded."""
+    keys: list[Key] = []
+    word = ""
+    start_bounded = left
+    for ch in run + "\0":
+        lc = ch.lower()
+        if ch != "\0" and lc in _ASCII_WORD and ch.isascii():
+            word += lc
+            continue
+        if word:
+            end_bounded = right if ch == "\0" else True
+            if start_bounded and end_bounded:
+                kind = KeyKind.EXACT
+            elif start_bounded:
+                kind = KeyKind.PREFIX
+            elif end_bounded:
+                kind = KeyKind.SUFFIX
+            else:
+                kind = KeyKind.SUB
+            keys.append(Key(kind, word))
+        word = ""
+        start_bounded = True
+    return keys
+
+
+def _seq_options(seq: Any, left: bool, right: bool, depth: int = 0) -> list[KeyOption]:
+    """Candidate key options of a sequence: each must hold for every match."""
+    items = _flatten(seq)
+    options: list[KeyOption] = []
+    run = ""
+    run_left = left
+    for i, (op, av) in enumerate(items):
+        if op == C.LITERAL and chr(av).isascii() and chr(av).lower() in _ASCII_WORD:
+            if not run:
+                prev = items[i - 1] if i > 0 else None
+                run_left = left if prev is None else _is_boundary(*prev)
+            run += chr(av)
+            continue
+        if op == C.LITERAL:  # non-word literal: ends a word
+            if run:
+                options.extend((k,) for k in _run_keys(run, run_left, True))
+                run = ""
+            continue
+        if run:
+            options.extend((k,) for k in _run_keys(run, run_left, _is_boundary(op, av)))
+            run = ""
+        if depth > 8:
+            continue
+        prev_b = left if i == 0 else _is_boundary(*items[i - 1])
+        next_b = right if i == len(items) - 1 else _is_boundary(*items[i + 1])
+        if op == C.BRANCH:
+            per_alt = [_seq_options(alt, prev_b, next_b, depth + 1) for alt in av[1]]
+            if all(per_alt):
+                best = [max(opts, key=_option_score) for opts in per_alt]
+                merged = tuple(sorted({k for opt in best for k in opt}))
+                if len(merged) <= 32:
+                    options.append(merged)
+        elif op in _REPEATS and av[0] >= 1:
+            options.extend(_seq_options(av[2], prev_b, next_b, depth + 1))
+    if run:
+        options.extend((k,) for k in _run_keys(run, run_left, right))
+    return options
+
+
+def prefilter_option(pattern: str) -> KeyOption | None:
+    """The best set of keys one of which every match must contain, or None when the
+    pattern has no usable literal (the rule is then tried on every record)."""
+    try:
+        tree = parse(pattern)
+    except PatternSyntaxError:
+        return None
+    options = _seq_options(tree, False, False)
+    if not options:
+        return None
+    return max(options, key=_option_score)
