@@ -203,9 +203,64 @@ def test_instance_identity_comes_from_the_pod_name(rendered: Path) -> None:
         "qualify",
     ]
     assert env_of(qualify)["BOUNCE_STATIC_MEMBERSHIP"]["value"] == "false"
+    config = processor_config(manifests)
+    assert config["group_id"] == "bounce-processor-qualify"
+    assert config["state"]["group_id"] == "bounce-processor-state"
     headless = one(manifests, "Service", "-state-headless")
     assert headless["spec"]["clusterIP"] == "None"
     assert state["spec"]["serviceName"] == headless["metadata"]["name"]
+
+
+def pod_environment(container: Doc, pod_name: str) -> dict[str, str]:
+    """The container's environment as Kubernetes would set it (secrets as placeholders)."""
+    environ = {}
+    for var in container.get("env", []):
+        if "value" in var:
+            environ[var["name"]] = var["value"]
+        elif var["valueFrom"].get("fieldRef", {}).get("fieldPath") == "metadata.name":
+            environ[var["name"]] = pod_name
+        elif "secretKeyRef" in var["valueFrom"]:
+            ref = var["valueFrom"]["secretKeyRef"]
+            environ[var["name"]] = f"<{ref['name']}/{ref['key']}>"
+    return environ
+
+
+@pytest.mark.parametrize("values", VALUE_SETS)
+def test_rendered_config_and_env_load_in_the_processor(
+    rendered: Path, values: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from processor.config import load_settings
+
+    manifests = docs(rendered, values)
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(one(manifests, "ConfigMap", "-config")["data"]["config.yaml"])
+    for workload, spec in pod_specs(manifests):
+        container = spec["containers"][0]
+        pod = f"{workload.split('/')[1]}-0"
+        environ = pod_environment(container, pod)
+        for key in [k for k in os.environ if k.startswith("BOUNCE_")]:
+            monkeypatch.delenv(key)
+        for key, value in environ.items():
+            monkeypatch.setenv(key, value)
+        settings = load_settings(config_file, environ)
+        assert settings.instance_id == pod, workload
+        assert settings.transactional_id.endswith(pod), workload
+        assert str(settings.state_dir) == "/var/lib/bounce-processor"
+        assert settings.http.port == 8080
+        assert settings.group_id == "bounce-processor-qualify"
+        assert settings.state.group_id == "bounce-processor-state"
+        if "terminationGracePeriodSeconds" in spec:
+            assert spec["terminationGracePeriodSeconds"] > settings.shutdown.timeout_seconds
+        if workload.startswith("StatefulSet"):
+            assert settings.static_membership is True
+        if values == "all-features":
+            client = settings.kafka.client
+            assert client["sasl.username"] == "<kafka-credentials/api-key>", workload
+            assert client["sasl.password"] == "<kafka-credentials/api-secret>", workload
+            assert client["ssl.ca.location"] == "/etc/bounce-processor/kafka-tls/ca.crt"
+            assert client["security.protocol"] == "SASL_SSL"
+            registry = settings.registry.client
+            assert registry["basic.auth.user.info"] == "<registry-credentials/user-info>"
 
 
 def test_probes_and_port(rendered: Path) -> None:
@@ -286,6 +341,7 @@ def test_an_autoscaled_deployment_leaves_replicas_to_the_autoscaler(rendered: Pa
         ("unknownKey=1", "additional properties 'unknownKey' not allowed"),
         ("qualify.replicas=3", "additional properties 'replicas' not allowed"),
         ("config.instance_id=x", "additional properties 'instance_id' not allowed"),
+        ("config.group_id=x", "additional properties 'group_id' not allowed"),
         ("qualify.autoscaling.hpa.metric.type=Object", "/qualify/autoscaling/hpa/metric/type"),
         ("containerSecurityContext.readOnlyRootFilesystem=false", "readOnlyRootFilesystem"),
         ("podSecurityContext.runAsNonRoot=false", "runAsNonRoot"),

@@ -120,11 +120,16 @@ transaction to be fenced and replayed. An explicit value at or below the bound i
 
 {{/*
 config.yaml for the processor: .Values.config as given, plus the keys the chart owns
-(HTTP listener on the container port; rules mode and folder when custom rules are mounted).
+(HTTP listener on the container port; the consumer groups of both stages, so that a pod
+running `--stage all` has both; rules mode and folder when custom rules are mounted).
 */}}
 {{- define "bp.configYaml" -}}
 {{- $cfg := deepCopy (.Values.config | default dict) -}}
 {{- $_ := set $cfg "http" (dict "enabled" true "host" "0.0.0.0" "port" (int .Values.containerPort)) -}}
+{{- $_ := set $cfg "group_id" .Values.qualify.groupId -}}
+{{- $state := deepCopy ($cfg.state | default dict) -}}
+{{- $_ := set $state "group_id" .Values.state.groupId -}}
+{{- $_ := set $cfg "state" $state -}}
 {{- if .Values.customRules.enabled -}}
 {{- $_ := set $cfg "rules" (dict "mode" "custom" "dir" (include "bp.customRulesDir" .)) -}}
 {{- end -}}
@@ -374,8 +379,6 @@ spec:
           protocol: TCP
       env:
         {{- include "bp.env" $ | nindent 8 }}
-        - name: BOUNCE_GROUP_ID
-          value: {{ $stage.groupId | quote }}
         - name: BOUNCE_STATIC_MEMBERSHIP
           value: {{ $stage.staticMembership | quote }}
         {{- with $stage.extraEnv }}
