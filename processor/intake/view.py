@@ -10,11 +10,10 @@ so a dialect parser only says what is special about its MTA.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
 from email.message import Message
-from functools import cached_property
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -66,6 +65,38 @@ _ORIGINAL_MARKER = re.compile(
 )
 _HEADER_LINE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9\-]*): ", re.MULTILINE)
 _ORIGINAL_HEADERS = ("Message-ID", "From", "To", "Subject")
+
+
+_T = TypeVar("_T")
+
+
+class cached_property(Generic[_T]):
+    """``functools.cached_property`` without its per-instance lock (Python 3.11 takes one).
+
+    Views are never shared between threads, and the lock costs more than most of the
+    properties it guards.
+    """
+
+    def __init__(self, compute: Callable[[Any], _T]) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+        self.__doc__ = compute.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> cached_property[_T]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> _T: ...
+
+    def __get__(self, instance: object | None, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = self.compute(instance)
+        instance.__dict__[self.name] = value
+        return value
 
 
 class IntakeOptions(BaseModel):
