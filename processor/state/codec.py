@@ -103,7 +103,7 @@ def millis(moment: datetime) -> int:
 
 
 def from_millis(value: int) -> datetime:
-    return EPOCH + timedelta(milliseconds=value)
+    return EPOCH + timedelta(0, 0, 0, value)  # positional: (days, seconds, µs, ms)
 
 
 def _pack_text(text: str) -> bytes:
@@ -194,12 +194,13 @@ def decode_state(address: str, value: bytes) -> AddressState:
         raise ValueError(f"unknown state format {version}")
     status = STATUS_CODES[status_code]
     offset = _HEADER.size
-    times: dict[str, datetime | None] = {}
-    if changed != NO_TIME:
-        times["changed_at"] = from_millis(changed)
+    changed_at = None if changed == NO_TIME else from_millis(changed)
+    times: dict[str, datetime | None] = {"changed_at": changed_at}
     for index, name in enumerate(_OPTIONAL_TIMES):
         code = (codes >> (2 * index)) & 3
-        if code != ABSENT:
+        if code == SAME:
+            times[name] = changed_at
+        elif code != ABSENT:
             moment, offset = _unpack_time(code, value, offset, changed)
             times[name] = from_millis(moment)
     due_field = _DUE_FIELD.get(status)
@@ -214,12 +215,17 @@ def decode_state(address: str, value: bytes) -> AddressState:
     errors: list[RecordedError] = []
     for _ in range(count):
         packed = value[offset]
-        moment, offset = _unpack_time(packed >> 6, value, offset + 1, changed)
+        code = packed >> 6
+        if code == SAME:
+            error_time, offset = changed_at, offset + 1
+        else:
+            moment, offset = _unpack_time(code, value, offset + 1, changed)
+            error_time = from_millis(moment)
         rule_id, offset = _unpack_text(value, offset)
         error_reason = REASON_CODES[packed & 0x3F]
-        if error_reason is None:
-            raise ValueError(f"{address}: a recorded error without a reason")
-        errors.append(RecordedError(error_reason, rule_id, from_millis(moment)))
+        if error_reason is None or error_time is None:
+            raise ValueError(f"{address}: a recorded error without a reason or time")
+        errors.append(RecordedError(error_reason, rule_id, error_time))
     return AddressState(
         address=address,
         status=status,

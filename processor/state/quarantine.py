@@ -44,10 +44,9 @@ Rules (the values are in ``rules/quarantine.yaml``):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from processor.qualify.result import Reason
 from processor.state.quarantine_policy import QuarantinePolicy, ReasonAction
@@ -78,8 +77,7 @@ class Change(StrEnum):
 TIMER_CHANGES = frozenset({Change.RELEASED, Change.COUNTER_RESET})
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedError:
+class RecordedError(NamedTuple):
     """One error kept in an address's history."""
 
     reason: Reason
@@ -87,9 +85,12 @@ class RecordedError:
     event_time: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class AddressState:
-    """Quarantine state of one address. All times are UTC, whole milliseconds."""
+class AddressState(NamedTuple):
+    """Quarantine state of one address. All times are UTC, whole milliseconds.
+
+    Immutable; a change makes a new state (``state._replace(...)``, the fastest copy
+    Python offers: the policy runs once per event).
+    """
 
     address: str
     status: Status = Status.VALID
@@ -101,7 +102,7 @@ class AddressState:
     denylisted_at: datetime | None = None
     release_at: datetime | None = None  # end of the quarantine / denylisting; None: never
     quarantine_reason: Reason | None = None  # reason of the quarantine / denylisting
-    recent_errors: tuple[RecordedError, ...] = field(default=())
+    recent_errors: tuple[RecordedError, ...] = ()
     changed_at: datetime | None = None  # event time of the latest change: the address clock
     change: Change | None = None  # what that change was
     ruleset_version: str = ""  # rule set of the latest signal that changed the address
@@ -134,8 +135,8 @@ def _plus(moment: datetime, duration: timedelta | None) -> datetime | None:
 
 
 def _cleared_counter(state: AddressState) -> AddressState:
-    return replace(
-        state, error_count=0, first_error_at=None, last_error_at=None, errors_reset_at=None
+    return state._replace(
+        error_count=0, first_error_at=None, last_error_at=None, errors_reset_at=None
     )
 
 
@@ -153,8 +154,7 @@ def release_due(
         return state, False
     if state.status in BLOCKED:
         change = Change.RELEASED
-        state = replace(
-            state,
+        state = state._replace(
             quarantined_at=None,
             denylisted_at=None,
             release_at=None,
@@ -162,8 +162,7 @@ def release_due(
         )
     else:
         change = Change.COUNTER_RESET
-    released = replace(
-        _cleared_counter(state),
+    released = _cleared_counter(state)._replace(
         status=Status.VALID,
         changed_at=due,
         change=change,
@@ -184,8 +183,7 @@ def _on_success(
         return None
     if state.last_error_at is not None and signal.event_time <= state.last_error_at:
         return None  # the delivery is older than the last error: it proves nothing
-    return replace(
-        _cleared_counter(state),
+    return _cleared_counter(state)._replace(
         status=Status.VALID,
         changed_at=now,
         change=Change.SUCCESS_RESET,
@@ -202,18 +200,16 @@ def _on_denylisting_error(
         extended = _later(state.release_at, release_at)
         if extended == state.release_at:
             return None  # already denylisted at least as long
-        denylisted = replace(state, release_at=extended, quarantine_reason=signal.reason)
+        denylisted = state._replace(release_at=extended, quarantine_reason=signal.reason)
     else:
-        denylisted = replace(
-            state,
+        denylisted = state._replace(
             status=Status.DENYLISTED,
             quarantined_at=None,
             denylisted_at=now,
             release_at=release_at,
             quarantine_reason=signal.reason,
         )
-    return replace(
-        denylisted,
+    return denylisted._replace(
         recent_errors=_record(state, signal, policy.keep_errors),
         changed_at=now,
         change=Change.DENYLISTED,
@@ -233,8 +229,7 @@ def _on_counting_error(
     counts = last is None or policy.min_spacing is None or now >= last + policy.min_spacing
     counted = state
     if counts:
-        counted = replace(
-            state,
+        counted = state._replace(
             error_count=state.error_count + 1,
             first_error_at=state.first_error_at or now,
             last_error_at=now,
@@ -247,11 +242,10 @@ def _on_counting_error(
         extended = _later(state.release_at, _plus(now, rule.release_after))
         if extended != state.release_at:
             quarantines = True
-            counted = replace(counted, release_at=extended, quarantine_reason=signal.reason)
+            counted = counted._replace(release_at=extended, quarantine_reason=signal.reason)
     elif reached and state.status not in BLOCKED:
         quarantines = True
-        counted = replace(
-            counted,
+        counted = counted._replace(
             status=Status.QUARANTINED,
             quarantined_at=now,
             release_at=_plus(now, rule.release_after),
@@ -261,9 +255,8 @@ def _on_counting_error(
     if not counts and not quarantines:
         return None
     if counted.status is Status.VALID:
-        counted = replace(counted, status=Status.WITH_ERRORS)
-    return replace(
-        counted,
+        counted = counted._replace(status=Status.WITH_ERRORS)
+    return counted._replace(
         recent_errors=_record(state, signal, policy.keep_errors),
         changed_at=now,
         change=Change.QUARANTINED if quarantines else Change.ERROR_COUNTED,
