@@ -43,6 +43,7 @@ def record_row(
         "status": record.status,
         "smtp_code": record.smtp_code,
         "diagnostic": record.diagnostic,
+        "smtp_command": record.smtp_command,
         "remote_mta": record.remote_mta,
         "reporting_mta": record.reporting_mta,
         "feedback_type": record.feedback_type,

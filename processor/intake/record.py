@@ -40,6 +40,9 @@ class BounceRecord(BaseModel):
     smtp_code: int | None = None  # SMTP reply code, e.g. 550
     diagnostic: str | None = None  # Diagnostic-Code text (or the bounce body sentence)
     diagnostic_type: str | None = None  # "smtp", "x-unix", ... from Diagnostic-Code
+    # The SMTP step the remote server refused, when the bounce says (CONN, HELO, EHLO,
+    # MAIL, RCPT, DATA): a user-unknown reply to DATA is a content filter, not a bad address.
+    smtp_command: str | None = None
     remote_mta: str | None = None
     reporting_mta: str | None = None
     dialect: str | None = None  # which intake module read it ("rfc3464", "postfix", ...)

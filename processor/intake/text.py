@@ -132,6 +132,47 @@ def best_status(field_status: str | None, diagnostic: str | None) -> str | None:
     return field_status
 
 
+# -- the SMTP command a reply answered ------------------------------------------------
+
+_SMTP_COMMAND = re.compile(
+    r"\bin reply to (?:the )?(?P<a>RCPT TO|MAIL FROM|end of DATA|DATA|HELO|EHLO|message text|"
+    r"BDAT)\b"
+    r"|\b(?:after|during|while sending|in response to) (?:the )?(?P<b>RCPT TO|MAIL FROM|"
+    r"end of data|DATA|initial connection|HELO|EHLO|greeting|message data|BDAT)\b"
+    r"|(?:^|\s)>>> (?P<c>RCPT|MAIL|DATA|HELO|EHLO|BDAT)\b"
+    r"|\[(?P<d>RCPT_TO|MAIL_FROM|DATA)\]",
+    re.IGNORECASE | re.MULTILINE,
+)
+_COMMAND_NAMES = {
+    "rcpt to": "RCPT",
+    "rcpt_to": "RCPT",
+    "rcpt": "RCPT",
+    "mail from": "MAIL",
+    "mail_from": "MAIL",
+    "mail": "MAIL",
+    "end of data": "DATA",
+    "data": "DATA",
+    "message text": "DATA",
+    "message data": "DATA",
+    "bdat": "DATA",
+    "helo": "HELO",
+    "ehlo": "EHLO",
+    "initial connection": "CONN",
+    "greeting": "CONN",
+}
+
+
+def find_smtp_command(text: str | None) -> str | None:
+    """The SMTP command a failure answered (``RCPT``, ``DATA``...), the last one named."""
+    if not text:
+        return None
+    found = None
+    for match in _SMTP_COMMAND.finditer(text):
+        word = next(group for group in match.groups() if group)
+        found = _COMMAND_NAMES.get(word.lower(), found)
+    return found
+
+
 # -- dates -----------------------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ from processor.intake.text import (
     decode_words,
     find_addresses,
     find_reply_code,
+    find_smtp_command,
     first_line,
     normalize_address,
     parse_date,
@@ -311,6 +312,10 @@ class MessageView:
                 smtp_code = find_reply_code(diagnostic, success=kind is RecordKind.DELIVERED)
             if status is None and kind is RecordKind.DSN:
                 status = implied_status(smtp_code, action)
+            if kind is RecordKind.DSN and "smtp_command" not in fields:
+                fields["smtp_command"] = find_smtp_command(diagnostic) or self._command_near(
+                    recipient
+                )
         values: dict[str, Any] = {
             "kind": kind,
             "recipient": normalize_address(recipient),
@@ -329,6 +334,15 @@ class MessageView:
                 values.get("last_attempt_date") or values.get("arrival_date") or self.date
             )
         return BounceRecord(**values)
+
+    def _command_near(self, recipient: str | None) -> str | None:
+        """The SMTP command named in the body text right after ``recipient``."""
+        body = self.body_before_original
+        if not recipient or not body:
+            return None
+        at = body.lower().find(recipient.lower())
+        window = body[at : at + 800] if at != -1 else body[:1500]
+        return find_smtp_command(window.split("\n\n\n", 1)[0])
 
 
 def first_headers(message: Message) -> dict[str, str]:

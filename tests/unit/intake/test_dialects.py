@@ -211,3 +211,25 @@ def test_registry_entries_provide_the_dialect_interface() -> None:
     assert len(names) == len(set(names))
     for dialect in (*DIALECTS, FALLBACK):
         assert callable(dialect.matches) and callable(dialect.parse)
+
+
+@pytest.mark.parametrize(
+    ("dialect", "command"), [("postfix", "RCPT"), ("exim", "RCPT"), ("sendmail", "RCPT")]
+)
+def test_the_refused_smtp_command_is_reported(dialect: str, command: str) -> None:
+    data, _ = CASES[dialect]
+
+    assert parse(data).records[0].smtp_command == command
+
+
+def test_a_reply_to_end_of_data_is_a_data_refusal() -> None:
+    data = bounce(
+        "This is the mail system at host mx.example.net.\n\n"
+        "                   The mail system\n\n"
+        "<a@example.org>: host mx.example.org[192.0.2.3] said: 550 5.7.1 Spam detected\n"
+        "    (in reply to end of DATA command)\n"
+    )
+
+    record = parse(data).records[0]
+
+    assert (record.smtp_command, record.status) == ("DATA", "5.7.1")
