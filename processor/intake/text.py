@@ -162,9 +162,25 @@ _COMMAND_NAMES = {
 }
 
 
+_COMMAND_CLUES = (
+    "reply to",
+    "after ",
+    "during ",
+    "while sending",
+    "response to",
+    ">>> ",
+    "_to]",
+    "_from]",
+    "[data]",
+)
+
+
 def find_smtp_command(text: str | None) -> str | None:
     """The SMTP command a failure answered (``RCPT``, ``DATA``...), the last one named."""
     if not text:
+        return None
+    lowered = text.lower()
+    if not any(clue in lowered for clue in _COMMAND_CLUES):  # cheap pre-check
         return None
     found = None
     for match in _SMTP_COMMAND.finditer(text):
