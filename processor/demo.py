@@ -22,7 +22,7 @@ from processor.config import ProcessorSettings, load_settings
 from processor.ops.logging import configure
 from processor.sample_events import generate
 from processor.stream import avro
-from processor.stream.qualify_app import QualifyStage
+from processor.stream.runner import build_stages, run_stages
 
 
 def _ends(settings: ProcessorSettings, topic: str) -> dict[int, int]:
@@ -39,9 +39,12 @@ def _ends(settings: ProcessorSettings, topic: str) -> dict[int, int]:
         consumer.close()
 
 
-def _committed(settings: ProcessorSettings, topic: str) -> int:
+def _committed(settings: ProcessorSettings, topic: str, group: str | None = None) -> int:
     consumer = Consumer(
-        {"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": settings.group_id}
+        {
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "group.id": group or settings.group_id,
+        }
     )
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=1000, help="raw events to produce")
     parser.add_argument("--garbage-every", type=int, default=25)
     args = parser.parse_args(argv)
-    configure("WARNING", json_output=False)
+    configure("ERROR", json_output=False)  # the summary below says what was dead-lettered
     settings = load_settings(None)
     settings = settings.model_copy(update={"http": settings.http.model_copy(update={"port": 0})})
 
@@ -98,14 +101,22 @@ def main(argv: list[str] | None = None) -> int:
         f"== bounce-processor demo: Kafka {settings.kafka.bootstrap_servers}, "
         f"registry {settings.registry.url}"
     )
-    stage = QualifyStage(settings)  # creates the topics, registers the schemas, loads the rules
-    print(f"   rules {stage.ruleset_version} ({settings.rules.mode.value} mode)")
-    outputs = (settings.topics.failures, settings.topics.unqualified, settings.topics.dlq)
+    # Both stages in this process: topics created, schemas registered, rules loaded.
+    stages = build_stages(settings, "all")
+    print(f"   rules {stages[0].rules.version} ({settings.rules.mode.value} mode)")
+    outputs = (
+        settings.topics.failures,
+        settings.topics.unqualified,
+        settings.topics.dlq,
+        settings.topics.quarantine,
+        settings.topics.mx_policy,
+    )
     starts = {topic: _ends(settings, topic) for topic in outputs}
 
     producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "linger.ms": 20})
     produced = 0
-    for n, event in enumerate(generate(args.events, garbage_every=args.garbage_every)):
+    first = sum(_ends(settings, settings.topics.raw).values())  # new addresses every run
+    for n, event in enumerate(generate(args.events, garbage_every=args.garbage_every, start=first)):
         headers = [("x-tenant", b"demo")]
         if event.content_type != "garbage":
             headers.append(("content-type", event.content_type.encode()))
@@ -118,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"== produced {produced} raw events to {settings.topics.raw}; processing")
 
     result: list[int] = []
-    runner = threading.Thread(target=lambda: result.append(stage.run()), daemon=True)
+    runner = threading.Thread(
+        target=lambda: result.append(run_stages(stages, install_signals=False)), daemon=True
+    )
     started = time.monotonic()
     runner.start()
     while True:
@@ -129,13 +142,27 @@ def main(argv: list[str] | None = None) -> int:
             break
         time.sleep(0.5)
     print()
-    stage.stop()
+    # Let the state stage take in the failures just written, then stop both.
+    # Transactional topics end with a commit marker, which no consumer offset passes.
+    failures_end = sum(
+        max(end - 1, 0) for end in _ends(settings, settings.topics.failures).values()
+    )
+    print("   state stage: quarantine and MX routes ...", flush=True)
+    while (
+        runner.is_alive()
+        and _committed(settings, settings.topics.failures, settings.state.group_id) < failures_end
+    ):
+        time.sleep(0.5)
+    for stage in stages:
+        stage.stop()
     runner.join(60)
     if result and result[0] != 0:
         print(f"processor exited with {result[0]}", file=sys.stderr)
         return result[0]
 
-    failures, unqualified, dead = (_read_from(settings, t, starts[t]) for t in outputs)
+    failures, unqualified, dead, states, policies = (
+        _read_from(settings, t, starts[t]) for t in outputs
+    )
     print(
         f"== this run: {len(failures)} failure events, {len(unqualified)} unqualified, "
         f"{len(dead)} dead letters"
@@ -165,6 +192,18 @@ def main(argv: list[str] | None = None) -> int:
             (d["stage"], d["error_class"]) for d in dead
         ).most_common():
             print(f"   {count:5d} x {stage_name}/{error_class}")
+    if states:
+        print(f"== quarantine: {len(states)} state changes on {settings.topics.quarantine}")
+        latest = {s["address"]: s for s in states}
+        for status, count in Counter(s["status"] for s in latest.values()).most_common():
+            print(f"   {status:12s} {count:6d} addresses")
+    if policies:
+        print(f"== MX policy: {len(policies)} route changes on {settings.topics.mx_policy}")
+        for policy in policies[:5]:
+            print(
+                f"   {policy['route']:44s} level {policy['level']} "
+                f"{policy['status']:10s} {policy['reason']}"
+            )
     accounted = len(
         {(e["source"]["partition"], e["source"]["offset"]) for e in failures + unqualified}
     ) + len(dead)

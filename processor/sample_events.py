@@ -61,9 +61,12 @@ def _vary(event: RawEvent, n: int) -> bytes:
     )
 
 
-def generate(count: int, *, garbage_every: int = 0, kinds: str = "all") -> Iterator[RawEvent]:
+def generate(
+    count: int, *, garbage_every: int = 0, kinds: str = "all", start: int = 0
+) -> Iterator[RawEvent]:
     """``count`` raw events cycling through the templates; every ``garbage_every``-th one
-    (if > 0) is garbage instead. ``kinds``: all | smtp | email."""
+    (if > 0) is garbage instead. ``kinds``: all | smtp | email. Addresses are numbered
+    from ``start``, so runs with different starts touch different addresses."""
     pool = templates()
     if kinds == "smtp":
         pool = [e for e in pool if e.content_type == "application/json"]
@@ -74,4 +77,4 @@ def generate(count: int, *, garbage_every: int = 0, kinds: str = "all") -> Itera
             yield RawEvent(GARBAGE[(n // garbage_every) % len(GARBAGE)], "garbage", "garbage")
             continue
         template = pool[n % len(pool)]
-        yield RawEvent(_vary(template, n), template.content_type, template.template)
+        yield RawEvent(_vary(template, start + n), template.content_type, template.template)
