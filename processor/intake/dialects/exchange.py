@@ -24,6 +24,11 @@ _SIGNATURE = re.compile(
     r"The following recipient\(s\) cannot be reached|Your message wasn't delivered",
     re.IGNORECASE,
 )
+_STRONG_SIGNATURE = re.compile(
+    r"MSEXCH:|did not reach the following recipient|Delivery has failed to these|"
+    r"Diagnostic information for administrators|Remote Server returned '",
+    re.IGNORECASE,
+)
 _START = re.compile(
     r"did not reach the following recipient\(s\):|"
     r"Delivery has failed to these recipients or groups:|"
@@ -38,11 +43,9 @@ def matches(view: MessageView) -> bool:
         return True
     mailer = (view.header("X-Mailer") or "") + (view.header("X-MimeOLE") or "")
     body = view.body_before_original[:4000]
-    return ("Exchange" in mailer and bool(_SIGNATURE.search(body))) or bool(
-        re.search(
-            r"MSEXCH:|did not reach the following recipient|Delivery has failed to these", body
-        )
-    )
+    if "Exchange" in mailer or "microsoftexchange" in view.from_header.lower():
+        return bool(_SIGNATURE.search(body))
+    return bool(_STRONG_SIGNATURE.search(body))
 
 
 def parse(view: MessageView) -> list[BounceRecord]:

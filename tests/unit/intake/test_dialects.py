@@ -233,3 +233,32 @@ def test_a_reply_to_end_of_data_is_a_data_refusal() -> None:
     record = parse(data).records[0]
 
     assert (record.smtp_command, record.status) == ("DATA", "5.7.1")
+
+
+def test_office365_html_only_bounce() -> None:
+    html = (
+        "<html><body><p><b>Your message to <a href='mailto:Jane.Doe@contoso.example'>"
+        "Jane.Doe@contoso.example</a> couldn't be delivered.</b></p>"
+        "<p>Diagnostic information for administrators:</p>"
+        "<p>Jane.Doe@contoso.example<br>Remote Server returned '550 5.1.10 "
+        "RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup'</p>"
+        "</body></html>"
+    )
+    data = message(
+        {
+            "From": "Microsoft Outlook <MicrosoftExchange329e71@contoso.example>",
+            "To": SENDER,
+            "Subject": "Undeliverable: Offer",
+            "Content-Type": "text/html; charset=utf-8",
+        },
+        html,
+    )
+
+    record = parse(data).records[0]
+
+    assert record.dialect == "exchange"
+    assert (record.recipient, record.status, record.smtp_code) == (
+        "jane.doe@contoso.example",
+        "5.1.10",
+        550,
+    )
