@@ -13,9 +13,7 @@ from processor.qualify.engine import Engine
 from processor.qualify.lint import lint_dir, run_examples
 from processor.qualify.loader import RuleSetError, default_rules_dir, load_ruleset
 
-_DIR = click.argument(
-    "rules_dir", required=False, type=click.Path(file_okay=False, path_type=Path)
-)
+_DIR = click.argument("rules_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
 
 
 def _load_or_exit(rules_dir: Path | None) -> Engine:

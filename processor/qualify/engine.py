@@ -44,7 +44,14 @@ from processor.intake.record import BounceRecord, RecordKind
 from processor.qualify import codes
 from processor.qualify.loader import LoadedRule, RuleSet, load_ruleset
 from processor.qualify.model import RuleField, Scope
-from processor.qualify.patterns import PREFIX_LEN, KeyKind, prefilter_option
+from processor.qualify.patterns import (
+    PREFIX_LEN,
+    Key,
+    KeyKind,
+    KeyOption,
+    choose_option,
+    prefilter_options,
+)
 from processor.qualify.result import FailureType, Qualification, Reason
 
 log = logging.getLogger(__name__)
@@ -108,8 +115,7 @@ class _FieldIndex:
         self.prefix_keys: frozenset[bytes] = frozenset()
         self.suffix_keys: frozenset[bytes] = frozenset()
 
-    def add(self, pos: int, pattern: str) -> None:
-        option = prefilter_option(pattern)
+    def add(self, pos: int, option: KeyOption | None) -> None:
         if option is None:
             self.always.append(pos)
             return
@@ -315,7 +321,14 @@ class Engine:
                     varies=result != transient_result,
                 )
             )
-            indexes.setdefault(rule.field, _FieldIndex()).add(pos, rule.pattern)
+        # prefilter keys: per rule, the cheapest option given how many rules share a key
+        options = [prefilter_options(r.loaded.rule.pattern) for r in self.rules]
+        frequency: Counter[Key] = Counter()
+        for opts in options:
+            frequency.update({k for opt in opts for k in opt})
+        for compiled, opts in zip(self.rules, options, strict=True):
+            index = indexes.setdefault(compiled.field, _FieldIndex())
+            index.add(compiled.position, choose_option(opts, frequency))
         for index in indexes.values():
             index.freeze()
         # (field, index) pairs in a fixed order; ARF records only use feedback_type

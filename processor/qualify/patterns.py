@@ -19,14 +19,9 @@ import re
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import lru_cache
+from re import _constants as C  # type: ignore[attr-defined]  # Python >= 3.11
+from re import _parser as P  # type: ignore[attr-defined]
 from typing import Any
-
-try:  # Python >= 3.11
-    from re import _constants as C  # type: ignore[attr-defined]
-    from re import _parser as P  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover
-    import sre_constants as C  # type: ignore[no-redef]
-    import sre_parse as P  # type: ignore[no-redef]
 
 MAXREPEAT = C.MAXREPEAT
 _REPEATS = {C.MAX_REPEAT, C.MIN_REPEAT, getattr(C, "POSSESSIVE_REPEAT", C.MAX_REPEAT)}
@@ -40,7 +35,7 @@ _BOUNDARY_ATS = {
     C.AT_BOUNDARY,
 }
 # Sample alphabet for character-set reasoning: ASCII plus a few representatives.
-_ALPHABET = tuple(chr(i) for i in range(128)) + ("é", "ß", "Ж", "中", "\u00a0", "\u2028", "’")
+_ALPHABET = (*(chr(i) for i in range(128)), "é", "ß", "Ж", "中", "\u00a0", "\u2028", "’")
 _ASCII_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
@@ -421,8 +416,8 @@ def _seq_options(seq: Any, left: bool, right: bool, depth: int = 0) -> list[KeyO
         if op == C.BRANCH:
             per_alt = [_seq_options(alt, prev_b, next_b, depth + 1) for alt in av[1]]
             if all(per_alt):
-                best = [max(opts, key=_option_score) for opts in per_alt]
-                merged = tuple(sorted({k for opt in best for k in opt}))
+                best = [choose_option(opts) for opts in per_alt]
+                merged = tuple(sorted({k for opt in best if opt for k in opt}))
                 if len(merged) <= 32:
                     options.append(merged)
         elif op in _REPEATS and av[0] >= 1:
@@ -432,14 +427,166 @@ def _seq_options(seq: Any, left: bool, right: bool, depth: int = 0) -> list[KeyO
     return options
 
 
-def prefilter_option(pattern: str) -> KeyOption | None:
-    """The best set of keys one of which every match must contain, or None when the
-    pattern has no usable literal (the rule is then tried on every record)."""
+def prefilter_options(pattern: str) -> list[KeyOption]:
+    """Every candidate key option of a pattern (each one alone is a valid prefilter)."""
     try:
         tree = parse(pattern)
     except PatternSyntaxError:
-        return None
-    options = _seq_options(tree, False, False)
+        return []
+    return _seq_options(tree, False, False)
+
+
+# Words so frequent in bounce texts that a key made of them selects little.
+COMMON_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "to",
+        "of",
+        "in",
+        "on",
+        "for",
+        "by",
+        "from",
+        "at",
+        "is",
+        "be",
+        "was",
+        "are",
+        "has",
+        "have",
+        "not",
+        "no",
+        "or",
+        "and",
+        "with",
+        "this",
+        "that",
+        "your",
+        "you",
+        "our",
+        "we",
+        "it",
+        "its",
+        "as",
+        "please",
+        "see",
+        "try",
+        "again",
+        "later",
+        "more",
+        "info",
+        "information",
+        "http",
+        "https",
+        "www",
+        "com",
+        "net",
+        "org",
+        "mail",
+        "email",
+        "e",
+        "mail",
+        "mailbox",
+        "user",
+        "users",
+        "recipient",
+        "recipients",
+        "address",
+        "addresses",
+        "account",
+        "message",
+        "messages",
+        "delivery",
+        "deliver",
+        "delivered",
+        "smtp",
+        "server",
+        "host",
+        "domain",
+        "sender",
+        "rejected",
+        "reject",
+        "denied",
+        "error",
+        "failed",
+        "failure",
+        "permanent",
+        "temporary",
+        "status",
+        "code",
+        "reason",
+        "action",
+        "request",
+        "requested",
+        "unable",
+        "could",
+        "cannot",
+        "can",
+        "t",
+        "s",
+        "rcpt",
+        "data",
+        "from",
+        "command",
+        "reply",
+        "remote",
+        "local",
+        "id",
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+        "0",
+        "250",
+        "421",
+        "450",
+        "451",
+        "452",
+        "500",
+        "550",
+        "551",
+        "552",
+        "553",
+        "554",
+        "access",
+    ]
+)
+
+
+def key_cost(key: Key, rule_frequency: int = 1) -> float:
+    """How much work a key costs the prefilter: lower is better. Common words and keys
+    shared by many rules wake up many candidates; substring keys are scanned linearly."""
+    n = len(key.text)
+    cost = float(rule_frequency)
+    if key.text in COMMON_WORDS or key.text.isdigit():
+        cost += 50
+    if n < 3:
+        cost += 20
+    if key.kind in (KeyKind.PREFIX, KeyKind.SUFFIX):
+        cost += 2 if n >= PREFIX_LEN else 30
+    elif key.kind == KeyKind.SUB:
+        cost += 30
+    return cost - min(n, 16) / 16
+
+
+def choose_option(
+    options: list[KeyOption], frequency: dict[Key, int] | None = None
+) -> KeyOption | None:
+    """The cheapest option (see :func:`key_cost`), or None when there is none."""
     if not options:
         return None
-    return max(options, key=_option_score)
+    freq = frequency or {}
+
+    def cost(opt: KeyOption) -> float:
+        return sum(key_cost(k, freq.get(k, 1)) for k in opt)
+
+    return min(options, key=cost)
+
+
+def prefilter_option(pattern: str) -> KeyOption | None:
+    """The best set of keys one of which every match must contain, or None when the
+    pattern has no usable literal (the rule is then tried on every record)."""
+    return choose_option(prefilter_options(pattern))

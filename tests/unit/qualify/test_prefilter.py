@@ -1,0 +1,76 @@
+"""The prefilter never drops a rule that matches (property test on ASCII text)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from processor.qualify import Engine
+from processor.qualify.engine import compile_pattern
+from processor.qualify.patterns import KeyKind, prefilter_option
+
+from .conftest import smtp
+
+WORDS = st.sampled_from(
+    [
+        "user",
+        "unknown",
+        "mailbox",
+        "full",
+        "quota",
+        "exceeded",
+        "no",
+        "such",
+        "recipient",
+        "address",
+        "rejected",
+        "blocked",
+        "spam",
+        "relay",
+        "denied",
+        "550",
+        "5.1.1",
+        "<a@b.c>",
+        ":",
+        ";",
+        ",",
+        ".",
+        "-",
+        "host",
+        "not",
+        "found",
+        "dns",
+        "query",
+        "failed",
+        "over",
+        "inactive",
+        "disabled",
+        "account",
+        "does",
+        "exist",
+    ]
+)
+TEXT = st.lists(WORDS, min_size=1, max_size=12).map(" ".join)
+
+
+def test_key_kinds() -> None:
+    opt = prefilter_option(r"\buser\sunknown\b")
+    assert opt is not None and all(k.kind is KeyKind.EXACT for k in opt)
+    opt = prefilter_option(r"user unknown")
+    assert opt is not None and opt[0].kind in (KeyKind.PREFIX, KeyKind.SUFFIX)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT)
+def test_prefilter_is_complete(engine: Engine, text: str) -> None:
+    decided = engine.qualify(smtp(text))
+    first = next(
+        (
+            r
+            for r in engine.rules
+            if r.field.value == "diagnostic" and compile_pattern(r.loaded.rule.pattern).search(text)
+        ),
+        None,
+    )
+    if first is not None:
+        assert decided.rule_id == first.id
