@@ -193,6 +193,8 @@ class SqliteStateStore(StateStore):
         return [(address, bytes(value)) for address, value in rows]
 
     def restore(self, records: Iterable[ChangelogRecord], checkpoint: int | None = None) -> int:
+        if self._pending:
+            raise RuntimeError("restore with pending writes: flush or discard them first")
         self._begin()
         read = 0
         chunk: dict[bytes, bytes | None] = {}
@@ -371,6 +373,8 @@ class RocksDictStateStore(StateStore):
 
     def restore(self, records: Iterable[ChangelogRecord], checkpoint: int | None = None) -> int:
         """See :meth:`StateStore.restore`; written without the WAL, then flushed to disk."""
+        if self._pending:
+            raise RuntimeError("restore with pending writes: flush or discard them first")
         from rocksdict import WriteBatch, WriteOptions
 
         without_wal = WriteOptions()

@@ -189,3 +189,13 @@ def test_store_behaves_like_a_dict_with_pending_writes(
                     key=lambda s: (s.release_at, s.address),
                 )
                 assert store.due(horizon) == due
+
+
+def test_restore_refuses_pending_writes_and_records_the_checkpoint(store: StateStore) -> None:
+    store.put(valid("a@example.com"))
+    with pytest.raises(RuntimeError):
+        store.restore([])
+    store.discard()
+    assert store.restore([(b"b@example.com", encode_state(valid("b@example.com")))], 99) == 1
+    assert store.checkpoint() == 99
+    assert store.get("b@example.com") == valid("b@example.com")
