@@ -76,6 +76,9 @@ class RulesSettings(BaseModel):
 
 class IntakeSettings(BaseModel):
     max_bytes: int = 10 * 1024 * 1024
+    # A dead letter must fit in one Kafka record (brokers default to 1 MiB): longer
+    # original values are cut to this size, and the dead letter says so.
+    dead_letter_max_bytes: int = 900_000
     correlation_headers: list[str] = Field(
         default_factory=lambda: ["X-Delivery-Id", "X-Campaign-Id", "X-Message-Id"]
     )

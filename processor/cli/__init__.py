@@ -16,10 +16,11 @@ def main() -> None:
 def _register() -> None:
     # Each sub-command lives in its own module; importing registers nothing by side
     # effect, the commands are added here explicitly.
-    from processor.cli import classify, mx, rules, run, schemas
+    from processor.cli import classify, mx, rules, rules_sync, run, schemas
 
     main.add_command(classify.classify)
     main.add_command(classify.evaluate)
+    rules_sync.register(rules.rules)
     main.add_command(rules.rules)
     main.add_command(schemas.schemas)
     main.add_command(run.run)

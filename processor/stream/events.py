@@ -59,6 +59,14 @@ def decoded_headers(headers: list[Header]) -> dict[str, str]:
     }
 
 
+MAX_TEXT = 4000
+
+
+def _capped(text: str | None) -> str | None:
+    """Free text is capped so that one event always fits in a Kafka record."""
+    return text if text is None or len(text) <= MAX_TEXT else text[:MAX_TEXT]
+
+
 def _utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
@@ -75,12 +83,20 @@ def event_time_of(record: BounceRecord, message: SourceMessage) -> datetime:
     return datetime.fromtimestamp(0, tz=UTC)
 
 
+def ingest_time_of(message: SourceMessage) -> datetime:
+    """When the raw event entered the pipeline: its Kafka timestamp (deterministic, unlike
+    the wall clock, so a replay writes the same bytes as the live run)."""
+    if message.timestamp_ms is not None and message.timestamp_ms > 0:
+        return datetime.fromtimestamp(message.timestamp_ms / 1000, tz=UTC)
+    return datetime.fromtimestamp(0, tz=UTC)
+
+
 def failure_event(
     record: BounceRecord,
     qualification: Qualification,
     message: SourceMessage,
     recipient_index: int,
-    processing_time: datetime,
+    ingest_time: datetime,
 ) -> dict[str, Any]:
     return {
         "event_id": event_id(message.topic, message.partition, message.offset, recipient_index),
@@ -91,14 +107,14 @@ def failure_event(
         },
         "recipient_index": recipient_index,
         "event_time": event_time_of(record, message),
-        "processing_time": processing_time,
+        "processing_time": ingest_time,
         "kind": record.kind.value,
         "recipient": normalise_address(record.recipient),
         "original_recipient": record.original_recipient,
         "action": record.action,
         "status": record.status,
         "smtp_code": record.smtp_code,
-        "diagnostic": record.diagnostic,
+        "diagnostic": _capped(record.diagnostic),
         "diagnostic_type": record.diagnostic_type,
         "remote_mta": record.remote_mta,
         "reporting_mta": record.reporting_mta,
@@ -129,9 +145,14 @@ def dead_letter(
     error_class: str,
     error_message: str,
     stage: str,
-    processing_time: datetime,
-    instance: str,
+    max_value_bytes: int | None = None,
 ) -> dict[str, Any]:
+    value = message.value
+    if value is not None and max_value_bytes is not None and len(value) > max_value_bytes:
+        error_message = (
+            f"{error_message} [original value cut from {len(value)} to {max_value_bytes} bytes]"
+        )
+        value = value[:max_value_bytes]
     timestamp = (
         datetime.fromtimestamp(message.timestamp_ms / 1000, tz=UTC)
         if message.timestamp_ms is not None and message.timestamp_ms > 0
@@ -145,11 +166,9 @@ def dead_letter(
             "timestamp": timestamp,
         },
         "original_key": message.key,
-        "original_value": message.value,
+        "original_value": value,
         "original_headers": [{"key": k, "value": v} for k, v in message.headers],
         "error_class": error_class,
-        "error_message": error_message[:2000],
+        "error_message": error_message[-2000:] if len(error_message) > 2000 else error_message,
         "stage": stage,
-        "processing_time": processing_time,
-        "processor_instance": instance,
     }

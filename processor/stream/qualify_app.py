@@ -48,6 +48,7 @@ def build_processor(settings: ProcessorSettings, engine: Any) -> QualifyProcesso
             correlation_headers=settings.intake.correlation_headers,
         ),
         instance=settings.instance_id,
+        dead_letter_max_bytes=settings.intake.dead_letter_max_bytes,
     )
 
 

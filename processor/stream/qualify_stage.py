@@ -73,6 +73,7 @@ class QualifyProcessor:
         decode_envelope: DecodeEnvelope | None = None,
         intake_options: IntakeOptions | None = None,
         instance: str = "local",
+        dead_letter_max_bytes: int | None = 900_000,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.topics = topics
@@ -82,18 +83,29 @@ class QualifyProcessor:
         self._decode_envelope = decode_envelope
         self._intake_options = intake_options or IntakeOptions()
         self._instance = instance
+        self._dead_letter_max_bytes = dead_letter_max_bytes
         self._clock = clock
 
     def process(self, message: SourceMessage) -> ProcessResult:
-        now = self._clock()
+        """The outputs of one raw event. Their keys and values depend on the input and the
+        rules only; when and where it ran goes into the headers ``processed_at`` and
+        ``processor_instance``."""
         try:
-            return self._process(message, now)
+            result = self._process(message)
         except StageError as error:
-            return self._dead_letter(message, error.stage, error.error_class, str(error), now)
-        except Exception as error:
-            return self._dead_letter(
-                message, "internal", type(error).__name__, f"{type(error).__name__}: {error}", now
-            )
+            result = self._dead_letter(message, error.stage, error.error_class, str(error))
+        except Exception as error:  # bad input must never stop the consumer
+            text = f"{type(error).__name__}: {error}"
+            result = self._dead_letter(message, "internal", type(error).__name__, text)
+        stamp = [
+            ("processed_at", self._clock().isoformat(timespec="milliseconds").encode()),
+            ("processor_instance", self._instance.encode()),
+        ]
+        result.outputs = [
+            Output(o.topic, o.key, o.value, [*o.headers, *stamp], o.partition)
+            for o in result.outputs
+        ]
+        return result
 
     # -- steps -------------------------------------------------------------------------
 
@@ -136,7 +148,7 @@ class QualifyProcessor:
         )
         return bytes(envelope["payload"]), _format_hint(envelope.get("content_type")), inner
 
-    def _process(self, message: SourceMessage, now: datetime) -> ProcessResult:
+    def _process(self, message: SourceMessage) -> ProcessResult:
         payload, hint, source = self._unwrap(message)
         result = parse(payload, options=self._intake_options, format=hint)
         if result.error is not None:
@@ -150,7 +162,9 @@ class QualifyProcessor:
                 qualification = self.engine.qualify(record)
             except Exception as error:
                 raise StageError("qualify", type(error).__name__, str(error)) from error
-            event = events.failure_event(record, qualification, source, index, now)
+            event = events.failure_event(
+                record, qualification, source, index, events.ingest_time_of(message)
+            )
             topic = (
                 self.topics.unqualified
                 if qualification.failure_type is FailureType.UNQUALIFIED
@@ -171,15 +185,13 @@ class QualifyProcessor:
         stage: str,
         error_class: str,
         error_message: str,
-        now: datetime,
     ) -> ProcessResult:
         letter = events.dead_letter(
             message,
             error_class=error_class,
             error_message=error_message,
             stage=stage,
-            processing_time=now,
-            instance=self._instance,
+            max_value_bytes=self._dead_letter_max_bytes,
         )
         value = self._serialize_dead_letter(letter, self.topics.dlq)
         key = message.coordinates.encode()

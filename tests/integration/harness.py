@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from processor.intake import parse
@@ -147,7 +147,11 @@ def wait_caught_up(
     deadline = time.monotonic() + timeout
     done = 0
     while time.monotonic() < deadline:
-        done = committed_total(setup.env, setup.group_id, setup.topics["raw"])
+        try:
+            done = committed_total(setup.env, setup.group_id, setup.topics["raw"])
+        except KafkaException:  # e.g. the group coordinator is still loading after a restart
+            time.sleep(1)
+            continue
         if done >= expected:
             return
         if process is not None and process.poll() is not None:

@@ -40,10 +40,10 @@ def setup(kafka_env: KafkaEnv, unique_name: str, tmp_path: Path) -> Iterator[Pro
 
 
 def test_count_in_equals_failures_plus_unqualified_plus_dead_letters(setup: ProcessorSetup) -> None:
+    setup.overrides = {"intake.max_bytes": 200_000, "intake.dead_letter_max_bytes": 100_000}
     events = list(generate(300, garbage_every=9))
-    events.append(
-        RawEvent(b"From: x@y\nSubject: " + b"A" * 11_000_000 + b"\n\nbig", "garbage", "too-large")
-    )
+    too_large = b"From: x@y\nSubject: " + b"A" * 300_000 + b"\n\nbig"
+    events.append(RawEvent(too_large, "garbage", "too-large"))
     produce_raw(setup.env, setup.topics["raw"], events)
     want_records, want_dead = expected_records(events)
     assert want_dead > 30  # the mix really holds garbage
@@ -70,8 +70,9 @@ def test_count_in_equals_failures_plus_unqualified_plus_dead_letters(setup: Proc
     assert unknown["metadata"].get("delivery_id", "").startswith("d-")
 
     # Dead letters keep the original bytes, headers and coordinates.
-    too_large = [d for d in outputs.dead_letters if d["error_class"] == "too_large"]
-    assert len(too_large) == 1 and len(too_large[0]["original_value"]) > 11_000_000
+    [cut] = [d for d in outputs.dead_letters if d["error_class"] == "too_large"]
+    assert cut["original_value"] == too_large[:100_000]
+    assert f"cut from {len(too_large)} to 100000 bytes" in cut["error_message"]
     garbage = [d for d in outputs.dead_letters if d["original_value"] == events[8].value]
     assert garbage and garbage[0]["source"]["topic"] == setup.topics["raw"]
     assert {"key": "x-tenant", "value": b"acme"} in garbage[0]["original_headers"]
