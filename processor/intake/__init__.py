@@ -14,11 +14,16 @@ from typing import Any
 
 from processor.intake import arf, autoreply, rfc3464, smtp_record
 from processor.intake.dialects import DIALECTS, FALLBACK
-from processor.intake.dialects.common import reason_lines, recipient_blocks
+from processor.intake.dialects.common import reason_lines, reason_text, recipient_blocks
 from processor.intake.mime import read_message
 from processor.intake.record import BounceRecord, ParseError, ParseResult, RecordKind
 from processor.intake.smtp_record import parse_smtp_record
-from processor.intake.text import find_reply_code, find_status, is_generic_status
+from processor.intake.text import (
+    find_reply_code,
+    find_smtp_command,
+    find_status,
+    is_generic_status,
+)
 from processor.intake.view import IntakeOptions, MessageView
 
 __all__ = [
@@ -122,12 +127,18 @@ def _enrich_from_body(view: MessageView, records: list[BounceRecord]) -> list[Bo
     blocks = dict(
         recipient_blocks(view, text, recipients=[r.recipient for r in vague if r.recipient])
     )
+    vague_ids = {id(record) for record in vague}
     enriched = []
     for record in records:
-        block = blocks.get(record.recipient or "") if record in vague else None
-        reason = reason_lines(block) if block else ""
-        if not reason and record in vague and len(records) == 1:
+        if id(record) not in vague_ids:
+            enriched.append(record)
+            continue
+        block = blocks.get(record.recipient or "") or ""
+        reason = reason_lines(block)
+        if not reason and len(records) == 1:
             reason = reason_lines(text)
+        if not reason and not record.diagnostic:  # no codes anywhere: take the sentence
+            reason = reason_text(block) or (reason_text(text) if len(records) == 1 else "") or ""
         if not reason:
             enriched.append(record)
             continue
@@ -137,7 +148,11 @@ def _enrich_from_body(view: MessageView, records: list[BounceRecord]) -> list[Bo
             found = find_status(reason)
             if found and (status is None or found[0] == status[0]):
                 status = found
-        update: dict[str, Any] = {"diagnostic": diagnostic[:1000], "status": status}
+        update: dict[str, Any] = {
+            "diagnostic": diagnostic[:1000],
+            "status": status,
+            "smtp_command": record.smtp_command or find_smtp_command(reason),
+        }
         if record.smtp_code is None:
             update["smtp_code"] = find_reply_code(reason)
         enriched.append(record.model_copy(update=update))

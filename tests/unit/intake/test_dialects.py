@@ -262,3 +262,43 @@ def test_office365_html_only_bounce() -> None:
         "5.1.10",
         550,
     )
+
+
+def test_notes_failure_reasons_precede_their_address() -> None:
+    data = bounce(
+        "------- Failure Reasons  --------\n\n"
+        "User not listed in public Name & Address Book\n"
+        "first@example.org\n"
+        "Mailbox quota exceeded\n"
+        "second@example.org\n",
+        sender="postmaster@notes.example.net",
+        Subject="Undeliverable message",
+    )
+
+    records = parse(data).records
+
+    assert [(r.dialect, r.recipient, r.diagnostic) for r in records] == [
+        ("notes", "first@example.org", "User not listed in public Name & Address Book"),
+        ("notes", "second@example.org", "Mailbox quota exceeded"),
+    ]
+
+
+def test_report_without_diagnostic_code_takes_the_sentence_from_the_text_part() -> None:
+    body = (
+        "--b\nContent-Type: text/plain\n\n** Address not found **\n\n"
+        "Your message wasn't delivered to gone@example.org because the address couldn't be "
+        "found.\n\n--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; google.com\n\n"
+        "Final-Recipient: rfc822; gone@example.org\nAction: failed\nStatus: 5.0.0\n--b--\n"
+    )
+    data = message(
+        {
+            "From": "mailer-daemon@googlemail.com",
+            "To": SENDER,
+            "Content-Type": 'multipart/report; report-type=delivery-status; boundary="b"',
+        },
+        body,
+    )
+
+    record = parse(data).records[0]
+
+    assert record.diagnostic is not None and "address couldn't be found" in record.diagnostic
