@@ -36,7 +36,7 @@ _EXPANDED_ORIGINALS = frozenset({"multipart/report"})
 def read_message(data: bytes) -> Message:
     """Parse ``data`` (any line endings) into a message tree with lazily read originals."""
     if b"\r" in data:
-        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        data = data.replace(b"\r\r\n", b"\n").replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     message = parse_headers_then_body(data.decode("ascii", "surrogateescape"))
     expand(message)
     return message

@@ -83,7 +83,28 @@ def read_fields(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
         current[name] = value
         last_name = name
     close()
-    return message_fields, blocks
+    return message_fields, _merge_split_blocks(blocks)
+
+
+def _merge_split_blocks(blocks: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Join a block holding only recipient fields with the block after it.
+
+    A stray blank line inside a block (seen with doubled line endings) must not turn
+    one recipient into two half-records.
+    """
+    merged: list[dict[str, str]] = []
+    for block in blocks:
+        previous = merged[-1] if merged else None
+        if (
+            previous is not None
+            and previous.keys() <= _RECIPIENT_FIELDS
+            and "final-recipient" not in block
+            and not (previous.keys() & block.keys())
+        ):
+            previous.update(block)
+            continue
+        merged.append(block)
+    return merged
 
 
 def has_dsn_fields(text: str) -> bool:
