@@ -36,3 +36,11 @@ def test_status_agrees_on_at_least_97_percent(report: EvaluationReport) -> None:
 def test_feedback_type_agrees_on_every_arf_row(report: EvaluationReport) -> None:
     assert report.overall["feedback_type"].total >= 10
     assert report.overall["feedback_type"].ratio == 1.0
+
+
+def test_crlf_line_endings_give_the_same_records(corpus: Path) -> None:
+    for path in sorted((corpus / "eml").glob("*.eml")):
+        data = path.read_bytes()
+        lf = [(r.recipient, r.status, r.smtp_code, r.kind) for r in parse(data).records]
+        crlf = parse(data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")).records
+        assert [(r.recipient, r.status, r.smtp_code, r.kind) for r in crlf] == lf, path.name
