@@ -263,6 +263,32 @@ def test_rendered_config_and_env_load_in_the_processor(
             assert registry["basic.auth.user.info"] == "<registry-credentials/user-info>"
 
 
+@pytest.mark.parametrize("values", VALUE_SETS)
+def test_container_args_parse_with_the_cli(rendered: Path, values: str, tmp_path: Path) -> None:
+    import click
+
+    from processor.cli import main
+
+    config = tmp_path / "config.yaml"
+    config.write_text("{}\n")
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    local = {
+        "/etc/bounce-processor/config.yaml": str(config),
+        "/opt/bounce-processor/rules": str(rules),
+        "/rules": str(rules),
+    }
+    for workload, spec in pod_specs(docs(rendered, values)):
+        args = [local.get(a, a) for a in spec["containers"][0]["args"]]
+        command: click.Command = main
+        while isinstance(command, click.Group):
+            sub = command.commands.get(args[0])
+            assert sub is not None, f"{workload}: no sub-command {args[0]!r} in {args}"
+            command, args = sub, args[1:]
+        # Parses and converts every argument (choices, paths) without running the command.
+        command.make_context(command.name or "", list(args))
+
+
 def test_probes_and_port(rendered: Path) -> None:
     for kind in ("Deployment", "StatefulSet"):
         container = one(docs(rendered), kind)["spec"]["template"]["spec"]["containers"][0]
