@@ -9,7 +9,8 @@
 # The Helm chart (helm/bounce-processor) runs `run --config ... --stage qualify|state` and
 # `rules publish DIR`, with /tmp and the state folder as writable volumes.
 
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# Pin a digest (python:3.11-slim@sha256:...) for reproducible builds.
+ARG PYTHON_IMAGE=python:3.11-slim
 
 # ---- build: a wheel of the project, installed with its dependencies into a venv ----
 FROM ${PYTHON_IMAGE} AS build
@@ -22,7 +23,8 @@ WORKDIR /src
 RUN python -m venv /opt/venv
 COPY pyproject.toml README.md ./
 COPY processor/ processor/
-# confluent-kafka, fastavro and regex install from manylinux wheels: no compiler needed.
+# The dependencies (confluent-kafka with librdkafka, fastavro, regex, rocksdict, ...)
+# install from manylinux wheels: no compiler needed.
 RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /dist . \
     && /opt/venv/bin/pip install /dist/*.whl \
     && /opt/venv/bin/bounce-processor --version
