@@ -45,6 +45,9 @@ def check_ruleset(folder: Path) -> tuple[str | None, list[str]]:
 
 
 def register(rules: click.Group) -> None:
+    from processor.cli.rules_diff import diff
+
+    rules.add_command(diff)
     rules.add_command(publish)
     rules.add_command(activate)
     rules.add_command(status)

@@ -100,10 +100,16 @@ class TransactionalLoop:
         group_id: str,
         transactional_id: str,
         task: StreamTask,
+        bounded: dict[tuple[str, int], tuple[int, int]] | None = None,
     ) -> None:
+        """``bounded``: instead of subscribing, assign exactly these partitions, each from
+        its start to its end offset (exclusive), and stop once every one has reached its
+        end (a replay). The group id then only keeps the replay's own progress."""
         self.settings = settings
         self.input_topics = input_topics
         self.task = task
+        self.bounded = bounded
+        self.remaining: dict[tuple[str, int], int] = {}
         self._last_punctuation = time.monotonic()
         self.health = LoopHealth()
         self._stop = threading.Event()
@@ -149,13 +155,18 @@ class TransactionalLoop:
     def run(self) -> int:
         try:
             self._retry("init_transactions", lambda t: self.producer.init_transactions(t))
-            self.consumer.subscribe(
-                self.input_topics,
-                on_assign=self._on_assign,
-                on_revoke=self._on_revoke,
-                on_lost=self._on_lost,
-            )
+            if self.bounded is None:
+                self.consumer.subscribe(
+                    self.input_topics,
+                    on_assign=self._on_assign,
+                    on_revoke=self._on_revoke,
+                    on_lost=self._on_lost,
+                )
+            else:
+                self._assign_bounded(self.bounded)
             while not self._stop.is_set():
+                if self.bounded is not None and not self.remaining and not self._pending.events:
+                    break  # every bounded partition reached its end
                 self._poll_once()
                 if self._batch_due():
                     self._commit_batch()
@@ -165,6 +176,9 @@ class TransactionalLoop:
                 self._check_outage()
             if self._pending.events:
                 self._commit_batch()
+            if self.bounded is not None and not self._stop.is_set():
+                self._last_punctuation = 0.0  # a finished replay fires its due timers once more
+                self._punctuate_if_due()
             return EXIT_OK
         except FatalKafkaError as error:
             log.error("stopping: %s", error)
@@ -181,10 +195,29 @@ class TransactionalLoop:
 
     # -- polling and batching ----------------------------------------------------------
 
+    def _assign_bounded(self, bounded: dict[tuple[str, int], tuple[int, int]]) -> None:
+        partitions = [TopicPartition(t, p, start) for (t, p), (start, end) in bounded.items()]
+        self.remaining = {tp: end for tp, (start, end) in bounded.items() if start < end}
+        self.task.on_assigned(list(bounded))
+        self.health.assigned.update(bounded)
+        self.health.joined = True
+        self.consumer.assign(partitions)
+
+    def _drop_finished_partitions(self) -> None:
+        """Bounded partitions whose position passed their end without a last message
+        (the end was a transaction marker, or aborted records)."""
+        positions = self.consumer.position([TopicPartition(t, p) for t, p in self.remaining])
+        for tp in positions:
+            key = (tp.topic, tp.partition)
+            if tp.offset >= 0 and tp.offset >= self.remaining.get(key, tp.offset + 1):
+                del self.remaining[key]
+
     def _poll_once(self) -> None:
         room = self.settings.batch.max_records - self._pending.events
         messages = self.consumer.consume(num_messages=max(room, 1), timeout=self._poll_timeout())
         self.health.last_poll = time.monotonic()
+        if not messages and self.remaining:
+            self._drop_finished_partitions()
         for message in messages:
             error = message.error()
             if error is not None:
@@ -199,6 +232,14 @@ class TransactionalLoop:
         return min(1.0, self.settings.batch.max_ms / 1000 * 5)
 
     def _add(self, message: Message) -> None:
+        if self.bounded is not None:
+            tp = (message.topic() or "", message.partition() or 0)
+            end = self.remaining.get(tp)
+            if end is None or (message.offset() or 0) >= end:
+                return  # past the replay's end: not ours to process
+            if (message.offset() or 0) + 1 >= end:
+                del self.remaining[tp]
+                self.consumer.pause([TopicPartition(tp[0], tp[1])])
         pending = self._pending
         if not pending.events:
             pending.started = time.monotonic()
