@@ -75,7 +75,7 @@ def find_status(text: str | None, *, failure_only: bool = True) -> str | None:
     A code right after a reply code (``550 5.1.1``, ``550-'5.7.1``) is preferred over
     one elsewhere, as it is the receiving server's own verdict.
     """
-    if not text:
+    if not text or "." not in text:  # cheap pre-check: most lines have no code at all
         return None
     paired = _REPLY_THEN_STATUS.search(text)
     if paired is not None:
@@ -92,7 +92,7 @@ def find_reply_code(text: str | None, *, success: bool = False) -> int | None:
 
     Only failure (4xx/5xx) codes unless ``success`` asks for a 2xx one.
     """
-    if not text:
+    if not text or ("4" not in text and "5" not in text and not success):
         return None
     if success:
         match = _SUCCESS_REPLY.search(text)
