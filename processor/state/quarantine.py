@@ -39,6 +39,20 @@ Rules (the values are in ``rules/quarantine.yaml``):
   denylisting) is recorded as (reason, rule id, own event time); the last
   ``keep_errors`` are kept, through resets and releases. A failure that changes nothing
   (spaced out, ignored, duplicate complaint) writes nothing and emits nothing.
+
+Driving it from the state stage (see also :mod:`processor.state.store`):
+
+* per input record: ``signal = AddressSignal.from_failure_event(event, address=key)``,
+  ``passed = changes(store.get(key), signal, policy)``; publish
+  ``to_avro_record(s, signal.event_id)`` for each ``s`` in ``passed`` on
+  ``bounces.quarantine``, and ``store.put(passed[-1])`` (its return value is the
+  changelog value; the key is the address).
+* timer scan: for each ``s`` in ``store.due(now)``: ``release_due(s, now, policy)``, put,
+  publish. ``now`` must be a *low watermark* of event time (no later signal of the
+  partition is older): a signal older than a scan's ``now`` that arrives after the scan
+  is handled as late, which differs from a run without that scan. The partition's
+  highest event time seen minus an allowed lateness is a good choice, live and in
+  replay alike; the wall clock makes live and replay differ for late events.
 """
 
 from __future__ import annotations

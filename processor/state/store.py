@@ -18,7 +18,12 @@ Two back ends, same behaviour (the unit tests run every test on both):
   index is a second key range (``d`` + due time + address), cleaned lazily: an entry
   whose state no longer has that due time is dropped when a scan meets it.
 
-``DEFAULT_BACKEND`` is chosen by ``benchmarks/bench_state.py`` (see its docstring).
+``DEFAULT_BACKEND`` is ``rocksdict``, by measurement (``benchmarks/bench_state.py``, 1 M
+addresses, 2 shared cores; medians): restore 215 000 addresses per CPU-second against
+94 000 for SQLite (×2.3; wall clock ×2.2 on the loaded machine), 28 bytes per address on
+disk against 136 (LZ4 / zstd blocks, where SQLite stores every row in full), updates
+through policy + store ×1.7 faster. SQLite stays as a dependency-free fallback and a
+debugging aid (``sqlite3 quarantine-7.sqlite``); both pass the same tests.
 """
 
 from __future__ import annotations
