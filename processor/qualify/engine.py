@@ -51,6 +51,8 @@ from processor.qualify.patterns import (
     KeyOption,
     choose_option,
     prefilter_options,
+    required_word_sets,
+    split_alternatives,
 )
 from processor.qualify.result import FailureType, Qualification, Reason
 
@@ -135,8 +137,8 @@ class _FieldIndex:
         self.prefix_keys = frozenset(self.prefix)
         self.suffix_keys = frozenset(self.suffix)
 
-    def collect(self, text: str, out: list[int]) -> None:
-        """Append the positions of rules that may match ``text``."""
+    def collect(self, text: str, out: list[int]) -> list[bytes]:
+        """Append the matchers that may match ``text``; return the text's words."""
         b = words(text)
         toks = b.split()
         exact = self.exact
@@ -156,6 +158,7 @@ class _FieldIndex:
                     out.extend(positions)
         if self.always:
             out.extend(self.always)
+        return toks
 
 
 def _glob_re(globs: Iterable[str]) -> re.Pattern[str] | None:
@@ -218,6 +221,15 @@ class CompiledRule:
     @property
     def field(self) -> RuleField:
         return self.loaded.rule.field
+
+
+@dataclass(frozen=True)
+class _Matcher:
+    """One top-level alternative of a rule's pattern, confirmed on its own."""
+
+    rule: CompiledRule
+    pattern: Any  # regex.Pattern[str]
+    required: tuple[frozenset[bytes], ...]  # each set: one of its words must be present
 
 
 def decision_order(rules: Iterable[LoadedRule]) -> list[LoadedRule]:
@@ -321,14 +333,34 @@ class Engine:
                     varies=result != transient_result,
                 )
             )
-        # prefilter keys: per rule, the cheapest option given how many rules share a key
-        options = [prefilter_options(r.loaded.rule.pattern) for r in self.rules]
+        # matchers: each top-level alternative of each rule, in decision order
+        self._matchers: list[_Matcher] = []
+        for compiled in self.rules:
+            pattern = compiled.loaded.rule.pattern
+            parts = split_alternatives(pattern)
+            for part in parts:
+                required = tuple(
+                    frozenset(w.encode("ascii") for w in ws) for ws in required_word_sets(part)
+                )
+                self._matchers.append(
+                    _Matcher(
+                        rule=compiled,
+                        pattern=compiled.pattern if len(parts) == 1 else compile_pattern(part),
+                        required=required,
+                    )
+                )
+        # the hot loop reads plain tuples: (required, field, scope, pattern, rule)
+        self._hot = [
+            (m.required, m.rule.field, m.rule.scope, m.pattern, m.rule) for m in self._matchers
+        ]
+        # prefilter keys: per matcher, the cheapest option given how many share a key
+        options = [prefilter_options(m.pattern.pattern) for m in self._matchers]
         frequency: Counter[Key] = Counter()
         for opts in options:
             frequency.update({k for opt in opts for k in opt})
-        for compiled, opts in zip(self.rules, options, strict=True):
-            index = indexes.setdefault(compiled.field, _FieldIndex())
-            index.add(compiled.position, choose_option(opts, frequency))
+        for mi, (matcher, opts) in enumerate(zip(self._matchers, options, strict=True)):
+            index = indexes.setdefault(matcher.rule.field, _FieldIndex())
+            index.add(mi, choose_option(opts, frequency))
         for index in indexes.values():
             index.freeze()
         # (field, index) pairs in a fixed order; ARF records only use feedback_type
@@ -425,10 +457,13 @@ class Engine:
         code = self._reply(record)
         return code is not None and 400 <= code < 500
 
-    def _search(self, rule: CompiledRule, text: str) -> Any:
-        """Run one rule's regex under the time limit; None on no match or timeout."""
+    def _search(self, rule: CompiledRule, text: str, pattern: Any = None) -> Any:
+        """Run one rule's regex (or one of its alternatives) under the time limit; None
+        on no match or timeout."""
         try:
-            return rule.pattern.search(text, 0, self.max_input, None, False, self.timeout)
+            return (pattern or rule.pattern).search(
+                text, 0, self.max_input, None, False, self.timeout
+            )
         except TimeoutError:
             self.timeouts[rule.id] += 1
             if rule.id not in self._timeout_logged:
@@ -457,6 +492,7 @@ class Engine:
         indexes = self._arf_indexes if arf else self._dsn_indexes
         max_input = self.max_input
         texts: dict[RuleField, str] = {}
+        toks: dict[RuleField, frozenset[bytes]] = {}
         cands: list[int] = []
         for f, index in indexes:
             text = self._field_text(record, f)
@@ -464,20 +500,48 @@ class Engine:
                 if len(text) > max_input:
                     text = text[:max_input]
                 texts[f] = text
-                index.collect(text, cands)
+                toks[f] = frozenset(index.collect(text, cands))
         if cands:
-            rules = self.rules
-            for pos in sorted(set(cands)) if len(cands) > 1 else cands:
-                rule = rules[pos]
-                if rule.scope is not None and not rule.scope(record):
+            hot = self._hot
+            for mi in sorted(set(cands)) if len(cands) > 1 else cands:
+                required, field_, scope, pattern, rule = hot[mi]
+                if required:
+                    words_ = toks[field_]
+                    for req in required:
+                        if words_.isdisjoint(req):
+                            break
+                    else:
+                        required = ()
+                    if required:
+                        continue
+                if scope is not None and not scope(record):
                     continue
-                if self._search(rule, texts[rule.field]) is not None:
+                if self._search(rule, texts[field_], pattern) is not None:
                     if rule.varies and self._transient(record):
                         return rule.transient_result
                     return rule.result
         if arf:
             return self._arf
-        return self._fallbacks(record)[0][1]
+        return self._first_fallback(record)
+
+    def _first_fallback(self, record: BounceRecord) -> Qualification:
+        """The deciding fallback step: status code, then reply code, then unqualified."""
+        status = self._status(record)
+        if status is not None:
+            detail = codes.status_detail(status)
+            if detail is not None:
+                return self._fallback(
+                    detail,
+                    f"status:{status}",
+                    transient=status.startswith("4")
+                    or bool(record.action and record.action.lower() == "delayed"),
+                )
+        code = self._reply(record)
+        if code is not None:
+            found = codes.reply_detail(code)
+            if found is not None:
+                return self._fallback(found[0], found[1], transient=self._transient(record))
+        return self._unqualified
 
     def _fallbacks(self, record: BounceRecord) -> list[tuple[str, Qualification]]:
         """The fallback steps that apply, in order (the first decides)."""

@@ -350,6 +350,45 @@ def _is_boundary(op: Any, av: Any) -> bool:
     return not any(c in _ASCII_WORD for c in cs)
 
 
+def _edge_bounded(op: Any, av: Any, last: bool) -> bool:
+    """Does this item, whenever it matches something, end (``last``) or start with a
+    guaranteed non-word character or boundary?"""
+    if _is_boundary(op, av):
+        return True
+    if op == C.SUBPATTERN:
+        return _seq_edge(av[-1], last)
+    if op == getattr(C, "ATOMIC_GROUP", None):
+        return _seq_edge(av, last)
+    if op in _REPEATS:
+        return _seq_edge(av[2], last)
+    if op == C.BRANCH:
+        return all(_seq_edge(alt, last) for alt in av[1])
+    return False
+
+
+def _seq_edge(seq: Any, last: bool) -> bool:
+    items = list(seq)
+    if not items:
+        return False
+    op, av = items[-1] if last else items[0]
+    return _edge_bounded(op, av, last)
+
+
+def _side_bounded(items: list[Any], i: int, edge: bool, step: int) -> bool:
+    """Is the text just before (step -1) / after (step +1) ``items[i]`` guaranteed to be
+    a non-word character or an edge? ``edge`` is the answer beyond the sequence."""
+    j = i + step
+    while 0 <= j < len(items):
+        op, av = items[j]
+        if _edge_bounded(op, av, last=step < 0):
+            if not nullable([(op, av)]) or _is_boundary(op, av):
+                return True
+            j += step  # optional but bounded when present: look further
+            continue
+        return False
+    return edge
+
+
 def _flatten(seq: Any) -> list[Any]:
     out: list[Any] = []
     for op, av in seq:
@@ -397,8 +436,7 @@ def _seq_options(seq: Any, left: bool, right: bool, depth: int = 0) -> list[KeyO
     for i, (op, av) in enumerate(items):
         if op == C.LITERAL and chr(av).isascii() and chr(av).lower() in _ASCII_WORD:
             if not run:
-                prev = items[i - 1] if i > 0 else None
-                run_left = left if prev is None else _is_boundary(*prev)
+                run_left = _side_bounded(items, i, left, -1)
             run += chr(av)
             continue
         if op == C.LITERAL:  # non-word literal: ends a word
@@ -407,12 +445,14 @@ def _seq_options(seq: Any, left: bool, right: bool, depth: int = 0) -> list[KeyO
                 run = ""
             continue
         if run:
-            options.extend((k,) for k in _run_keys(run, run_left, _is_boundary(op, av)))
+            options.extend(
+                (k,) for k in _run_keys(run, run_left, _side_bounded(items, i - 1, right, 1))
+            )
             run = ""
         if depth > 8:
             continue
-        prev_b = left if i == 0 else _is_boundary(*items[i - 1])
-        next_b = right if i == len(items) - 1 else _is_boundary(*items[i + 1])
+        prev_b = _side_bounded(items, i, left, -1)
+        next_b = _side_bounded(items, i, right, 1)
         if op == C.BRANCH:
             per_alt = [_seq_options(alt, prev_b, next_b, depth + 1) for alt in av[1]]
             if all(per_alt):
@@ -590,3 +630,57 @@ def prefilter_option(pattern: str) -> KeyOption | None:
     """The best set of keys one of which every match must contain, or None when the
     pattern has no usable literal (the rule is then tried on every record)."""
     return choose_option(prefilter_options(pattern))
+
+
+_NO_SPLIT = re.compile(r"\(\?[a-zA-Z]+\)|\\[1-9]|\(\?P=|\\g<")
+
+
+def split_alternatives(pattern: str) -> list[str]:
+    """The top-level alternatives of ``pattern`` (``"a|b(c|d)"`` -> ``["a", "b(c|d)"]``).
+
+    Searching for ``A|B`` finds a match exactly when searching for ``A`` or for ``B``
+    does, so the engine indexes and confirms each alternative on its own. Patterns with
+    global inline flags or back-references are returned whole."""
+    if "|" not in pattern or _NO_SPLIT.search(pattern):
+        return [pattern]
+    parts: list[str] = []
+    depth = 0
+    in_class = False
+    start = 0
+    i = 0
+    n = len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            if c == "]":
+                in_class = False
+        elif c == "[":
+            in_class = True
+            # a ']' right after '[' or '[^' is a literal member
+            if pattern[i + 1 : i + 2] == "^":
+                i += 1
+            if pattern[i + 1 : i + 2] == "]":
+                i += 1
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    parts.append(pattern[start:])
+    return parts if all(parts) else [pattern]
+
+
+def required_word_sets(pattern: str) -> tuple[frozenset[str], ...]:
+    """Sets of whole words of which every match contains at least one word each (only
+    the options made of whole-word keys): a cheap AND check before running the regex."""
+    return tuple(
+        frozenset(k.text for k in opt)
+        for opt in prefilter_options(pattern)
+        if opt and all(k.kind == KeyKind.EXACT for k in opt)
+    )
