@@ -69,7 +69,7 @@ STATUS_DETAILS: Final[dict[str, str]] = {
     "6.9": "contenterror",  # UTF-8 header message cannot be transferred
     "6.10": "contenterror",
     # X.7 security or policy
-    "7.0": "securityerror",
+    "7.0": "policyviolation",  # other security or policy status
     "7.1": "policyviolation",  # delivery not authorized, message refused
     "7.2": "securityerror",  # mailing list expansion prohibited
     "7.3": "securityerror",  # security conversion required but not possible

@@ -179,14 +179,17 @@ def _host(value: str | None) -> str:
 class _ScopeMatcher:
     """Compiled :class:`Scope`: all set dimensions must match."""
 
-    __slots__ = ("domains", "mx", "reporting")
+    __slots__ = ("domains", "kinds", "mx", "reporting")
 
     def __init__(self, scope: Scope) -> None:
         self.domains = _glob_re(scope.recipient_domains)
         self.mx = _glob_re(scope.mx)
         self.reporting = _glob_re(scope.reporting_mta)
+        self.kinds = frozenset(scope.kinds)
 
     def __call__(self, record: BounceRecord) -> bool:
+        if self.kinds and record.kind.value not in self.kinds:
+            return False
         if self.domains is not None:
             domain = (record.recipient or "").rpartition("@")[2].strip(">").lower()
             if not domain or not self.domains.match(domain):

@@ -15,6 +15,7 @@ These models only describe and validate the YAML; compiling and matching live in
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -44,11 +45,14 @@ class Scope(BaseModel):
     recipient_domains: tuple[str, ...] = ()  # e.g. ["gmail.com", "*.gmail.com"]
     mx: tuple[str, ...] = ()  # matched against the record's MX and remote MTA host
     reporting_mta: tuple[str, ...] = ()  # matched against the reporting MTA host
+    # record kinds: "dsn" (asynchronous bounce, after retries) or "smtp" (synchronous)
+    kinds: tuple[Literal["dsn", "smtp", "arf"], ...] = ()
 
     @property
     def specificity(self) -> int:
         """How many scope dimensions are set: more specific rules are tried first."""
-        return sum(1 for v in (self.recipient_domains, self.mx, self.reporting_mta) if v)
+        dims = (self.recipient_domains, self.mx, self.reporting_mta, self.kinds)
+        return sum(1 for v in dims if v)
 
     def covers(self, other: Scope) -> bool:
         """True when every record in ``other``'s scope is also in this scope
