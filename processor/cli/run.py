@@ -27,9 +27,9 @@ def run(config_path: Path | None, stage: str, plain_logs: bool) -> None:
     """Run a processing stage until SIGTERM (exit 0) or a fatal error (non-zero)."""
     settings = load_settings(config_path)
     configure(settings.log_level, json_output=not plain_logs)
-    from processor.stream.runner import build_stages, run_stages
+    from processor.stream.runner import build_and_run
 
-    sys.exit(run_stages(build_stages(settings, stage)))
+    sys.exit(build_and_run(settings, stage))
 
 
 @click.group()

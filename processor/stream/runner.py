@@ -32,8 +32,27 @@ def build_stages(settings: ProcessorSettings, stage: str) -> list[StageRunner]:
     raise ValueError(f"unknown stage {stage!r}; use one of {STAGES}")
 
 
-def run_stages(stages: list[StageRunner], install_signals: bool = True) -> int:
-    """Run every stage until SIGTERM / SIGINT or until one fails; the worst exit code."""
+def build_and_run(settings: ProcessorSettings, stage: str) -> int:
+    """``bounce-processor run``: SIGTERM / SIGINT are honoured from the first moment, also
+    while the stages are still starting (restoring, loading rules)."""
+    stages: list[StageRunner] = []
+    stopping = threading.Event()
+
+    def stop_all(*_: object) -> None:
+        stopping.set()
+        for built in stages:
+            built.stop()
+
+    signal.signal(signal.SIGTERM, stop_all)
+    signal.signal(signal.SIGINT, stop_all)
+    stages.extend(build_stages(settings, stage))
+    if stopping.is_set():
+        stop_all()
+    return run_stages(stages)
+
+
+def run_stages(stages: list[StageRunner], install_signals: bool = False) -> int:
+    """Run every stage until stopped or until one fails; the worst exit code."""
     if install_signals:
 
         def stop_all(*_: object) -> None:

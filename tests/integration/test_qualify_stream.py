@@ -23,6 +23,7 @@ from tests.conftest import ROOT, KafkaEnv
 from tests.integration.harness import (
     ProcessorSetup,
     assert_exactly_once,
+    committed_total,
     expected_records,
     produce_raw,
     read_outputs,
@@ -204,14 +205,17 @@ def test_outage_longer_than_the_bound_exits_non_zero(
 
 
 def test_sigterm_under_load_exits_within_the_bound(setup: ProcessorSetup) -> None:
-    events = list(generate(2000))
+    events = list(generate(6000))
     produce_raw(setup.env, setup.topics["raw"], events)
     process = setup.start()
-    time.sleep(5)
+    wait_caught_up(setup, 300, process=process)  # it is busy now
     asked = time.monotonic()
     process.send_signal(signal.SIGTERM)
     code = process.wait(40)
-    assert code == 0 and time.monotonic() - asked < 20 + 5
+    took = time.monotonic() - asked
+    assert code == 0, setup.logs()[-3000:]
+    assert took < 20, f"shutdown took {took:.1f}s, bound 20s"
+    assert committed_total(setup.env, setup.group_id, setup.topics["raw"]) < len(events)
     # A second run finishes the rest: nothing lost, nothing twice.
     process = setup.start()
     wait_caught_up(setup, len(events), process=process)
