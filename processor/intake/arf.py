@@ -21,10 +21,11 @@ from processor.intake.view import MessageView
 NAME = "arf"
 
 _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9\-]*)[ \t]*:[ \t]*(.*)$")
-_ABUSE_REPORT_TEXT = re.compile(
-    r"\b(?:this is an? (?:e-?mail )?abuse report|complaint about message from|"
-    r"abuse report for an e-?mail message|feedback loop|junk mail reporting program)",
-    re.IGNORECASE,
+_ABUSE_REPORT_PHRASES = (
+    "abuse report",
+    "complaint about message from",
+    "feedback loop",
+    "junk mail reporting program",
 )
 _ORIGINAL_RECIPIENT_HEADERS = ("X-HmXmrOriginalRecipient", "To", "X-Original-To", "Delivered-To")
 
@@ -64,7 +65,8 @@ def _is_non_standard_fbl(view: MessageView) -> bool:
         return False
     if (view.from_address or "").startswith(("staff@hotmail.com", "complaints@")):
         return True
-    if _ABUSE_REPORT_TEXT.search(view.subject + "\n" + view.body_before_original[:2000]):
+    subject = view.subject.lower()
+    if view.says_any(_ABUSE_REPORT_PHRASES) or any(p in subject for p in _ABUSE_REPORT_PHRASES):
         return True
     original = view.original
     return original is not None and original.get("X-HmXmrOriginalRecipient") is not None

@@ -109,6 +109,8 @@ def _merge_split_blocks(blocks: list[dict[str, str]]) -> list[dict[str, str]]:
 
 def has_dsn_fields(text: str) -> bool:
     """True when ``text`` quotes RFC 3464 recipient fields (a report in a text body)."""
+    if "-recipient" not in text and "-Recipient" not in text and "-RECIPIENT" not in text:
+        return False
     return _DSN_FIELD_IN_TEXT.search(text) is not None
 
 

@@ -61,12 +61,32 @@ def is_system_address(address: str) -> bool:
 
 # -- SMTP reply codes and enhanced status codes ----------------------------------------
 
-_STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
-_FAILURE_STATUS = re.compile(r"(?<![\d.])([45])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
+# Each pattern starts with its digit class (so the regex engine can skip ahead fast); the
+# character before a match is checked in Python instead of with a leading look-behind.
+_STATUS = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
+_FAILURE_STATUS = re.compile(r"([45])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
 _REPLY_THEN_STATUS = re.compile(
-    r"(?<![\d.])([45][0-5]\d)[\s\-]+['\"(#]?([45]\.\d{1,3}\.\d{1,3})(?![\d]|\.\d)"
+    r"([45][0-5]\d)[\s\-]+['\"(#]?([45]\.\d{1,3}\.\d{1,3})(?![\d]|\.\d)"
 )
-_REPLY_CODE = re.compile(r"(?:^|(?<=[\s:;(\[\"'<=#]))([45][0-5]\d)(?=[\s\-:.,)\]\"']|$)")
+_REPLY_CODE = re.compile(r"([45][0-5]\d)(?=[\s\-:.,)\]\"']|$)")
+_SUCCESS_REPLY = re.compile(r"(2[0-5]\d)(?=[\s\-:.,)\]\"']|$)")
+_NOT_BEFORE_NUMBER = frozenset("0123456789.")
+_BEFORE_REPLY_CODE = frozenset(" \t\n\r:;([\"'<=#")
+
+
+def _first_match(
+    pattern: re.Pattern[str], text: str, *, after: frozenset[str] | None = None
+) -> re.Match[str] | None:
+    """The first match not glued to a preceding number (or, with ``after``, preceded by
+    one of those characters or the start of the text)."""
+    for match in pattern.finditer(text):
+        start = match.start()
+        if start == 0:
+            return match
+        before = text[start - 1]
+        if (before in after) if after is not None else (before not in _NOT_BEFORE_NUMBER):
+            return match
+    return None
 
 
 def find_status(text: str | None, *, failure_only: bool = True) -> str | None:
@@ -77,14 +97,11 @@ def find_status(text: str | None, *, failure_only: bool = True) -> str | None:
     """
     if not text or "." not in text:  # cheap pre-check: most lines have no code at all
         return None
-    paired = _REPLY_THEN_STATUS.search(text)
+    paired = _first_match(_REPLY_THEN_STATUS, text)
     if paired is not None:
         return paired.group(2)
-    match = (_FAILURE_STATUS if failure_only else _STATUS).search(text)
+    match = _first_match(_FAILURE_STATUS if failure_only else _STATUS, text)
     return ".".join(match.groups()) if match else None
-
-
-_SUCCESS_REPLY = re.compile(r"(?:^|(?<=[\s:;(\[\"'<=#]))(2[0-5]\d)(?=[\s\-:.,)\]\"']|$)")
 
 
 def find_reply_code(text: str | None, *, success: bool = False) -> int | None:
@@ -95,12 +112,12 @@ def find_reply_code(text: str | None, *, success: bool = False) -> int | None:
     if not text or ("4" not in text and "5" not in text and not success):
         return None
     if success:
-        match = _SUCCESS_REPLY.search(text)
+        match = _first_match(_SUCCESS_REPLY, text, after=_BEFORE_REPLY_CODE)
         return int(match.group(1)) if match else None
-    paired = _REPLY_THEN_STATUS.search(text)
+    paired = _first_match(_REPLY_THEN_STATUS, text)
     if paired is not None:
         return int(paired.group(1))
-    match = _REPLY_CODE.search(text)
+    match = _first_match(_REPLY_CODE, text, after=_BEFORE_REPLY_CODE)
     return int(match.group(1)) if match else None
 
 
@@ -113,7 +130,7 @@ def clean_status(value: str | None) -> str | None:
     """The ``x.y.z`` code of a ``Status:`` field value (``5.0.0 (permanent failure)``)."""
     if not value:
         return None
-    match = _STATUS.search(value)
+    match = _first_match(_STATUS, value)
     return ".".join(match.groups()) if match else None
 
 

@@ -10,7 +10,7 @@ so a dialect parser only says what is special about its MTA.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from datetime import datetime
 from email.message import Message
 from typing import Any, Generic, NamedTuple, TypeVar, overload
@@ -216,6 +216,20 @@ class MessageView:
             (rich if leaf.subtype == "html" else plain).append(text)
         chosen = plain if any(t.strip() for t in plain) else rich
         return "\n".join(chosen)
+
+    @cached_property
+    def opening(self) -> str:
+        """The first 5000 characters of :attr:`body_before_original`, lower-cased."""
+        return self.body_before_original[:5000].lower()
+
+    def says_any(self, phrases: Iterable[str]) -> bool:
+        """True when the opening of the body contains one of the (lower-case) ``phrases``.
+
+        Dialect checks use plain substrings: far cheaper than a regex alternation and
+        every dialect is asked about every message that reaches it.
+        """
+        opening = self.opening
+        return any(phrase in opening for phrase in phrases)
 
     @cached_property
     def body_before_original(self) -> str:

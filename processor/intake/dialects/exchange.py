@@ -17,17 +17,23 @@ from processor.intake.view import MessageView
 
 NAME = "exchange"
 
-_SIGNATURE = re.compile(
-    r"did not reach the following recipient|Delivery has failed to these recipients|"
-    r"couldn't be delivered to|could not be delivered to|Remote Server returned|"
-    r"Diagnostic information for administrators|MSEXCH:|"
-    r"The following recipient\(s\) cannot be reached|Your message wasn't delivered",
-    re.IGNORECASE,
+_SIGNATURE = (
+    "did not reach the following recipient",
+    "delivery has failed to these recipients",
+    "couldn't be delivered to",
+    "could not be delivered to",
+    "remote server returned",
+    "diagnostic information for administrators",
+    "msexch:",
+    "the following recipient(s) cannot be reached",
+    "your message wasn't delivered",
 )
-_STRONG_SIGNATURE = re.compile(
-    r"MSEXCH:|did not reach the following recipient|Delivery has failed to these|"
-    r"Diagnostic information for administrators|Remote Server returned '",
-    re.IGNORECASE,
+_STRONG_SIGNATURE = (
+    "msexch:",
+    "did not reach the following recipient",
+    "delivery has failed to these",
+    "diagnostic information for administrators",
+    "remote server returned '",
 )
 _START = re.compile(
     r"did not reach the following recipient\(s\):|"
@@ -42,10 +48,9 @@ def matches(view: MessageView) -> bool:
     if view.has_header("X-MS-Exchange-Message-Is-Ndr"):
         return True
     mailer = (view.header("X-Mailer") or "") + (view.header("X-MimeOLE") or "")
-    body = view.body_before_original[:4000]
     if "Exchange" in mailer or "microsoftexchange" in view.from_header.lower():
-        return bool(_SIGNATURE.search(body))
-    return bool(_STRONG_SIGNATURE.search(body))
+        return view.says_any(_SIGNATURE)
+    return view.says_any(_STRONG_SIGNATURE)
 
 
 def parse(view: MessageView) -> list[BounceRecord]:

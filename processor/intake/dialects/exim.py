@@ -16,11 +16,10 @@ from processor.intake.view import MessageView
 
 NAME = "exim"
 
-_SIGNATURE = re.compile(
-    r"This message was created automatically by mail delivery software|"
-    r"could not be delivered to one or more of its\s+recipients|"
-    r"has not yet been delivered to the following",
-    re.IGNORECASE,
+_SIGNATURE = (
+    "this message was created automatically by mail delivery software",
+    "could not be delivered to one or more of its",
+    "has not yet been delivered to the following",
 )
 _START = re.compile(
     r"following address(?:\(es\)|es)? (?:failed|has been deferred|have been deferred)\s*:|"
@@ -39,7 +38,7 @@ _DELAYED = re.compile(r"has not yet been delivered|delayed", re.IGNORECASE)
 def matches(view: MessageView) -> bool:
     if "exim" in (view.header("X-Mailer") or "").lower():
         return True
-    return bool(_SIGNATURE.search(view.body_before_original[:2000]))
+    return view.says_any(_SIGNATURE)
 
 
 def parse(view: MessageView) -> list[BounceRecord]:

@@ -30,14 +30,36 @@ _BOUNCE_SUBJECT = re.compile(
     r"non recapitabile|配信|不達|未達|エラー|失敗|error",
     re.IGNORECASE,
 )
-_BOUNCE_BODY = re.compile(
-    r"could not be delivered|couldn't be delivered|undeliverable|delivery (?:has )?failed|"
-    r"permanent(?:ly)? (?:error|fatal|failure)|(?:following|these) (?:addresses|recipients)|"
-    r"was not delivered|delivery to the following|not be delivered|unable to deliver|"
-    r"returned to sender|user unknown|mailbox (?:is )?(?:full|unavailable)|no such user|"
-    r"invalid (?:user|recipient|address)|"
-    r"送信できませんでした|配信できませんでした|届きませんでした|宛先不明",
-    re.IGNORECASE,
+_BOUNCE_BODY = (
+    "could not be delivered",
+    "couldn't be delivered",
+    "undeliverable",
+    "delivery failed",
+    "delivery has failed",
+    "permanent error",
+    "permanent fatal",
+    "permanent failure",
+    "permanently",
+    "following addresses",
+    "following recipients",
+    "these recipients",
+    "was not delivered",
+    "delivery to the following",
+    "not be delivered",
+    "unable to deliver",
+    "returned to sender",
+    "user unknown",
+    "mailbox full",
+    "mailbox is full",
+    "mailbox unavailable",
+    "no such user",
+    "invalid user",
+    "invalid recipient",
+    "invalid address",
+    "送信できませんでした",
+    "配信できませんでした",
+    "届きませんでした",
+    "宛先不明",
 )
 
 
@@ -49,7 +71,7 @@ def looks_like_bounce(view: MessageView) -> bool:
         return True
     if _BOUNCE_SENDER.search(view.from_header) or _BOUNCE_SUBJECT.search(view.subject):
         return True
-    return bool(_BOUNCE_BODY.search(view.body_before_original[:3000]))
+    return view.says_any(_BOUNCE_BODY)
 
 
 def matches(view: MessageView) -> bool:

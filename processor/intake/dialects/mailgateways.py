@@ -18,12 +18,19 @@ from processor.intake.view import MessageView
 
 NAME = "mailgateway"
 
-_SIGNATURE = re.compile(
-    r"Sent <<< RCPT TO:|Received >>> \d{3}|Unknown user: \S+@|Body of message generated response|"
-    r"Unable to deliver message to: |Delivery failed for the following reason|"
-    r"original message (?:was|could) not be delivered|"
-    r"InterScan|MailMarshal|SurfControl|McAfee",
-    re.IGNORECASE,
+_SIGNATURE = (
+    "sent <<< rcpt to:",
+    "received >>> ",
+    "unknown user: ",
+    "body of message generated response",
+    "unable to deliver message to: ",
+    "delivery failed for the following reason",
+    "original message was not delivered",
+    "original message could not be delivered",
+    "interscan",
+    "mailmarshal",
+    "surfcontrol",
+    "mcafee",
 )
 _RCPT = re.compile(
     r"(?:Sent <<< |>>> |^\s*)RCPT TO:\s*<?([^<>\s]+@[^<>\s]+)>?", re.IGNORECASE | re.MULTILINE
@@ -31,7 +38,7 @@ _RCPT = re.compile(
 
 
 def matches(view: MessageView) -> bool:
-    return bool(_SIGNATURE.search(view.body_before_original[:4000]))
+    return view.says_any(_SIGNATURE)
 
 
 def parse(view: MessageView) -> list[BounceRecord]:

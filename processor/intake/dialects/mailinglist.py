@@ -21,13 +21,26 @@ _REFUSAL = re.compile(
     r"requires (?:moderator|list owner) approval|not allowed to post",
     re.IGNORECASE,
 )
+_REFUSAL_PHRASES = (
+    "not a member of this",
+    "not a member of the",
+    "are not member",
+    "are not a member",
+    "only members can post",
+    "only members may post",
+    "by non-members",
+    "by nonmembers",
+    "moderator approval",
+    "list owner approval",
+    "not allowed to post",
+)
 _LIST_HEADERS = ("X-MLServer", "X-ML-Name", "X-Mailman-Version", "List-Id", "X-Sympa-To")
 
 
 def matches(view: MessageView) -> bool:
-
-    opening = view.subject + "\n" + view.body_before_original[:1500]
-    return bool(_REFUSAL.search(opening))
+    return view.says_any(_REFUSAL_PHRASES) or any(
+        phrase in view.subject.lower() for phrase in _REFUSAL_PHRASES
+    )
 
 
 def parse(view: MessageView) -> list[BounceRecord]:

@@ -28,8 +28,9 @@ _RECIPIENT = re.compile(
 
 
 def matches(view: MessageView) -> bool:
-    body = view.body_before_original[:3000]
-    return "This report relates to a message you sent" in body or bool(_RECIPIENT.search(body))
+    return view.says_any(
+        ("this report relates to a message you sent", "recipient address:", "original address:")
+    )
 
 
 def parse(view: MessageView) -> list[BounceRecord]:

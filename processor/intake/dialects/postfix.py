@@ -17,17 +17,17 @@ from processor.intake.view import MessageView
 
 NAME = "postfix"
 
-_SIGNATURE = re.compile(
-    r"This is the (?:mail system|Postfix program) at host|"
-    r"could not be delivered to one or more recipients\. It's attached below",
-    re.IGNORECASE,
+_SIGNATURE = (
+    "this is the mail system at host",
+    "this is the postfix program at host",
+    "could not be delivered to one or more recipients. it's attached below",
 )
 _START = re.compile(r"^\s*The (?:mail system|Postfix program)\s*$", re.IGNORECASE | re.MULTILINE)
 _RECIPIENT_LINE = re.compile(r"^<([^<>\s]+@[^<>\s]+)>(?: \(expanded from [^)]*\))?:", re.MULTILINE)
 
 
 def matches(view: MessageView) -> bool:
-    return bool(_SIGNATURE.search(view.body_before_original[:2000]))
+    return view.says_any(_SIGNATURE)
 
 
 def parse(view: MessageView) -> list[BounceRecord]:

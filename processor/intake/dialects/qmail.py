@@ -16,18 +16,17 @@ from processor.intake.view import MessageView
 
 NAME = "qmail"
 
-_SIGNATURE = re.compile(
-    r"This is the qmail-send program|qmail-send program at|"
-    r"I'm afraid I wasn't able to deliver your message|"
-    r"I'm not going to try again; this message has been in the queue too long",
-    re.IGNORECASE,
+_SIGNATURE = (
+    "qmail-send program",
+    "i'm afraid i wasn't able to deliver your message",
+    "this message has been in the queue too long",
 )
 _START = re.compile(r"(?:following addresses|wasn't able to deliver)[^\n]*\n", re.IGNORECASE)
 _RECIPIENT_LINE = re.compile(r"^<([^<>\s]+@[^<>\s]+)>:", re.MULTILINE)
 
 
 def matches(view: MessageView) -> bool:
-    return bool(_SIGNATURE.search(view.body_before_original[:3000]))
+    return view.says_any(_SIGNATURE)
 
 
 def parse(view: MessageView) -> list[BounceRecord]:

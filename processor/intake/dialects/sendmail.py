@@ -17,10 +17,12 @@ from processor.intake.view import MessageView
 
 NAME = "sendmail"
 
-_SIGNATURE = re.compile(
-    r"-{3,} ?(?:The following addresses had|Transcript of session follows|"
-    r"Original message follows|Unsent message follows)",
-    re.IGNORECASE,
+_SIGNATURE = (
+    "- the following addresses had",
+    "-- the following addresses had",
+    "transcript of session follows",
+    "unsent message follows",
+    "-- original message follows",
 )
 _ADDRESSES = re.compile(
     r"-+ ?The following addresses had [^\n]*-+\n(.*?)(?:\n\s*\n|\n\s*-{3,}|\Z)",
@@ -36,7 +38,7 @@ _DELAYED = re.compile(r"warning: could not send|delayed|deferred", re.IGNORECASE
 
 
 def matches(view: MessageView) -> bool:
-    return bool(_SIGNATURE.search(view.body_before_original[:5000]))
+    return view.says_any(_SIGNATURE)
 
 
 def parse(view: MessageView) -> list[BounceRecord]:

@@ -22,7 +22,7 @@ _END = re.compile(r"^-{2,} ?(?:Below this line|Original message)", re.IGNORECASE
 
 
 def matches(view: MessageView) -> bool:
-    return bool(_START.search(view.body_before_original[:2000]))
+    return view.says_any(("we were unable to deliver your message to the following address",))
 
 
 def parse(view: MessageView) -> list[BounceRecord]:
