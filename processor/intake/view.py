@@ -65,7 +65,6 @@ _ORIGINAL_MARKER = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _HEADER_LINE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9\-]*): ", re.MULTILINE)
-_ORIGINAL_HEADERS = ("Message-ID", "From", "To", "Subject")
 
 
 _T = TypeVar("_T")
