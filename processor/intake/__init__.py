@@ -2,9 +2,10 @@
 
 :func:`parse` is the single entry point. It sniffs the format (a JSON SMTP rejection
 record or an RFC 5322 message), then tries, in order: ARF feedback reports, RFC 3464
-delivery-status reports, the MTA dialects for non-standard bodies, DSN fields quoted in
-a text body, RFC 3834 auto-replies and finally the generic bounce reader. It never
-raises: every failure comes back as a :class:`ParseError` in the result.
+delivery-status reports (also when a gateway attached the real report, or when the
+fields were pasted into a text body), the MTA dialects for non-standard bodies, RFC 3834
+auto-replies and finally the generic bounce reader. It never raises: every failure comes
+back as a :class:`ParseError` in the result, which the streaming path dead-letters.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ __all__ = [
 ]
 
 FORMATS = ("auto", "email", "json")
+_JSON_START = re.compile(rb"\s*\{")
 _DEFAULT_OPTIONS = IntakeOptions()
 
 
@@ -56,9 +58,9 @@ def parse(
         data = bytes(data)
         if format not in (None, *FORMATS):
             return _error("bad_format", f"unknown format {format!r}; use one of {FORMATS}")
-        if not data.strip():
+        if not data or data.isspace():
             return _error("empty", "input is empty")
-        if format == "json" or (format in (None, "auto") and data.lstrip()[:1] == b"{"):
+        if format == "json" or (format in (None, "auto") and _JSON_START.match(data)):
             return smtp_record.parse_json(data)
         return parse_message(data, options=options)
     except Exception as exc:  # the contract: never raise to the caller
