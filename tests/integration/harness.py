@@ -82,12 +82,24 @@ class ProcessorSetup:
         path.write_text(yaml.safe_dump(data))
         return path
 
-    def start(self, instance: str = "p1", http_port: int | None = None) -> subprocess.Popen[bytes]:
+    def start(
+        self, instance: str = "p1", http_port: int | None = None, stage: str = "qualify"
+    ) -> subprocess.Popen[bytes]:
         port = http_port or free_port()
         config = self.config(instance, port)
         log = (self.workdir / f"processor-{instance}.log").open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "processor", "run", "--config", str(config), "--plain-logs"],
+            [
+                sys.executable,
+                "-m",
+                "processor",
+                "run",
+                "--config",
+                str(config),
+                "--stage",
+                stage,
+                "--plain-logs",
+            ],
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,

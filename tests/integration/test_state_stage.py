@@ -1,0 +1,201 @@
+"""The quarantine state stage on the real broker: two processors in one group, one
+killed with SIGKILL mid-stream; the survivor restores the partitions it takes over from
+the changelog, every address ends exactly where the reference model of the policy says,
+no state event is duplicated in the read_committed view, and the lookup API answers."""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from processor.state.quarantine import from_avro_record
+from processor.state.quarantine_policy import load_quarantine_policy
+from processor.stream import avro
+from tests.conftest import KafkaEnv
+from tests.integration.harness import ProcessorSetup
+from tests.integration.helpers import create_topics, read_all
+from tests.unit.state.reference_model import ModelSignal, ReferenceModel
+from tests.unit.state.strategies import as_model_dict, ms
+
+START = datetime(2026, 8, 1, tzinfo=UTC)
+OUTCOMES = [
+    ("hard", "user_unknown", "dsn"),
+    ("soft", "mailbox_full", "dsn"),
+    ("soft", "mailbox_full", "dsn"),
+    ("soft", "inactive_mailbox", "smtp"),
+    ("soft", "invalid_domain", "smtp"),
+    ("soft", "refused", "smtp"),
+    ("soft", "unreachable", "smtp"),
+    ("hard", "complaint", "arf"),
+    ("ignored", "auto_reply", "autoreply"),
+    ("ignored", "not_defined", "delivered"),
+]
+
+
+def failure_events(count: int, addresses: int, seed: int = 11) -> list[dict[str, Any]]:
+    """Failure events in increasing event time (about 100 days in all)."""
+    rng = random.Random(seed)
+    step = timedelta(days=100) / count
+    events = []
+    for n in range(count):
+        failure_type, reason, kind = rng.choice(OUTCOMES)
+        address = f"user{rng.randrange(addresses)}@example{rng.randrange(4)}.test"
+        moment = START + step * n
+        moment = moment.replace(microsecond=moment.microsecond - moment.microsecond % 1000)
+        events.append(
+            {
+                "event_id": f"evt-{n}",
+                "source": {"topic": "bounces.raw", "partition": 0, "offset": n},
+                "recipient_index": 1,
+                "event_time": moment,
+                "processing_time": moment,
+                "kind": kind,
+                "recipient": address,
+                "status": None,
+                "smtp_code": None,
+                "diagnostic": f"{reason} #{n}",
+                "failure_type": failure_type,
+                "reason": reason,
+                "detail": "delivered" if kind == "delivered" else reason,
+                "rule_id": f"rule.{reason}",
+                "ruleset_version": "1.0.0+test",
+                "mx": "mx.example.test",
+                "sending_ip": "192.0.2.1",
+            }
+        )
+    return events
+
+
+@pytest.fixture
+def setup(kafka_env: KafkaEnv, unique_name: str, tmp_path: Path) -> Iterator[ProcessorSetup]:
+    prepared = ProcessorSetup(kafka_env, f"s{unique_name}", tmp_path)
+    prepared.overrides = {
+        "state.clock": "event",
+        "state.punctuate_seconds": 1,
+        "state.group_id": f"{prepared.name}-state",
+        "batch.max_records": 50,
+    }
+    create_topics(kafka_env.bootstrap_servers, [prepared.topics["failures"]], partitions=3)
+    yield prepared
+    prepared.stop_all()
+
+
+def produce_failures(setup: ProcessorSetup, events: list[dict[str, Any]]) -> dict[str, int]:
+    """Produce as the qualify stage would (Avro, keyed by address); address -> partition."""
+    client = avro.registry_client(setup.env.registry_url)
+    avro.register_schema(client, setup.topics["failures"], "failure_event")
+    serialize = avro.serializer(client, "failure_event")
+    producer = Producer(
+        {"bootstrap.servers": setup.env.bootstrap_servers, "enable.idempotence": True}
+    )
+    partitions: dict[str, int] = {}
+
+    def delivered(error: Any, message: Any) -> None:
+        assert error is None, error
+        partitions[message.key().decode()] = message.partition()
+
+    topic = setup.topics["failures"]
+    for event in events:
+        value = serialize(event, SerializationContext(topic, MessageField.VALUE))
+        producer.produce(topic, key=event["recipient"].encode(), value=value, on_delivery=delivered)
+        producer.poll(0)
+    assert producer.flush(60) == 0
+    return partitions
+
+
+def state_group_done(setup: ProcessorSetup, total: int) -> bool:
+    consumer = Consumer(
+        {"bootstrap.servers": setup.env.bootstrap_servers, "group.id": f"{setup.name}-state"}
+    )
+    try:
+        topic = setup.topics["failures"]
+        done = consumer.committed([TopicPartition(topic, p) for p in range(3)], timeout=10)
+        return sum(max(tp.offset, 0) for tp in done) >= total
+    finally:
+        consumer.close()
+
+
+def test_survivor_takes_over_and_states_equal_the_reference_model(setup: ProcessorSetup) -> None:
+    events = failure_events(4000, 250)
+    partitions = produce_failures(setup, events)
+    # librdkafka's default partitioner: CRC-32 of the key (the lookup CLI relies on it).
+    assert all(zlib.crc32(a.encode()) % 3 == p for a, p in partitions.items())
+
+    first = setup.start("state-a", stage="state")
+    second = setup.start("state-b", stage="state")
+    time.sleep(8)
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+
+    deadline = time.monotonic() + 240
+    while not state_group_done(setup, len(events)):
+        assert second.poll() is None, setup.logs("state-b")[-3000:]
+        assert time.monotonic() < deadline, setup.logs("state-b")[-3000:]
+        time.sleep(1)
+    time.sleep(4)  # a few punctuations at the final watermark
+
+    # The reference model: every signal in order, then the timers of each partition at
+    # its highest event time (the state stage's event clock).
+    policy = load_quarantine_policy()
+    model = ReferenceModel(policy)
+    watermark: dict[int, int] = {}
+    for event in events:
+        model.signal(
+            ModelSignal(
+                address=event["recipient"],
+                time=ms(event["event_time"]),  # type: ignore[arg-type]
+                failure_type=event["failure_type"],
+                reason=event["reason"],
+                rule_id=event["rule_id"],
+                ruleset_version=event["ruleset_version"],
+                success=event["kind"] == "delivered",
+            )
+        )
+        partition = partitions[event["recipient"]]
+        watermark[partition] = max(watermark.get(partition, 0), ms(event["event_time"]) or 0)
+    for address, state in model.addresses.items():
+        model._tick(state, watermark[partitions[address]])
+
+    decode = avro.deserializer(avro.registry_client(setup.env.registry_url))
+    topic = setup.topics["quarantine"]
+    messages = read_all(setup.env.bootstrap_servers, topic, timeout=60)
+    latest: dict[str, dict[str, Any]] = {}
+    seen: dict[str, list[bytes]] = {}
+    for message in messages:
+        record = decode(message.value(), SerializationContext(topic, MessageField.VALUE))
+        address = message.key().decode()
+        assert message.value() not in seen.setdefault(address, []), (
+            f"duplicated state event for {address}"
+        )
+        seen[address].append(message.value())
+        latest[address] = record
+
+    assert set(latest) == set(model.addresses)
+    mismatches = [
+        a
+        for a, record in latest.items()
+        if as_model_dict(from_avro_record(record)) != model.addresses[a]
+    ]
+    assert not mismatches, (mismatches[:3], latest[mismatches[0]], model.addresses[mismatches[0]])
+    statuses = {r["status"] for r in latest.values()}
+    assert {"quarantined", "denylisted"} <= statuses
+
+    # The survivor answers lookups for every partition it now owns.
+    address = next(iter(latest))
+    answer = httpx.get(f"http://127.0.0.1:{second.http_port}/v1/quarantine/{address}", timeout=5)  # type: ignore[attr-defined]
+    assert answer.status_code == 200 and answer.json()["status"] == latest[address]["status"]
+    missing = httpx.get(
+        f"http://127.0.0.1:{second.http_port}/v1/quarantine/nobody@nowhere.test", timeout=5
+    )  # type: ignore[attr-defined]
+    assert missing.status_code == 404
