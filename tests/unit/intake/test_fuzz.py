@@ -30,11 +30,13 @@ SAMPLES = _corpus_samples()
 
 
 def assert_contract(result: ParseResult) -> None:
+    """Records or an explicit error, never both, and never the internal-error catch-all."""
     assert isinstance(result, ParseResult)
-    assert (result.error is None) == bool(result.records) or result.error is not None
     if result.error is None:
         assert result.records
-    assert result.error is None or result.error.error_class != "internal_error", result.error
+    else:
+        assert result.records == []
+        assert result.error.error_class != "internal_error", result.error
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
