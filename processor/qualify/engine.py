@@ -93,6 +93,23 @@ def words(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass").translate(_WORD_TABLE)
 
 
+_MULTILINE_RE: Final = re.compile(r"^\W{0,4}([245]\d\d)-(?:([245]\.\d{1,3}\.\d{1,3})\s)?")
+
+
+def unfold_reply(text: str | None) -> str | None:
+    """Join a multi-line SMTP reply: ``"550-5.7.1 a 550-5.7.1 b 550 5.7.1 c"`` becomes
+    ``"550-5.7.1 a b c"``, so that rules see sentences split across reply lines whole."""
+    if not text or text.find("-", 0, 8) < 0:
+        return text
+    m = _MULTILINE_RE.match(text)
+    if m is None:
+        return text
+    code, status = m.group(1), m.group(2)
+    cont = rf"\s{code}[ -]" + (rf"(?:{re.escape(status)}\s)?" if status else "")
+    head = m.end()
+    return text[:head] + re.sub(cont, " ", text[head:])
+
+
 class _FieldIndex:
     """Prefilter for the rules of one field: word -> rule positions."""
 
@@ -436,7 +453,7 @@ class Engine:
 
     def _field_text(self, record: BounceRecord, f: RuleField) -> str | None:
         if f is RuleField.DIAGNOSTIC:
-            return record.diagnostic
+            return unfold_reply(record.diagnostic)
         if f is RuleField.STATUS:
             return self._status(record)
         if f is RuleField.REPLY_CODE:
