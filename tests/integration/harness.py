@@ -53,6 +53,9 @@ class ProcessorSetup:
             "mx_policy": f"{self.name}.mx-policy",
             "rules": f"{self.name}.rules",
             "heartbeats": f"{self.name}.heartbeats",
+            "quarantine_changelog": f"{self.name}.quarantine-changelog",
+            "mx_signals": f"{self.name}.mx-signals",
+            "mx_changelog": f"{self.name}.mx-changelog",
         }
 
     @property

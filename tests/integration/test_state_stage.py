@@ -199,3 +199,65 @@ def test_survivor_takes_over_and_states_equal_the_reference_model(setup: Process
         f"http://127.0.0.1:{second.http_port}/v1/quarantine/nobody@nowhere.test", timeout=5
     )  # type: ignore[attr-defined]
     assert missing.status_code == 404
+
+
+def test_not_ready_until_the_assigned_partitions_are_restored(setup: ProcessorSetup) -> None:
+    from processor.qualify.result import FailureType, Reason
+    from processor.state import quarantine
+    from processor.state.codec import encode_state
+    from processor.state.signal import AddressSignal
+
+    policy = load_quarantine_policy()
+    changelog = setup.topics["quarantine_changelog"]
+    create_topics(
+        setup.env.bootstrap_servers, [changelog], partitions=3, **{"cleanup.policy": "compact"}
+    )
+    producer = Producer({"bootstrap.servers": setup.env.bootstrap_servers, "linger.ms": 50})
+    per_partition = 60_000
+    for partition in range(3):
+        for n in range(per_partition):
+            address = f"restore{partition}-{n}@example.test"
+            signal_ = AddressSignal(
+                address=address,
+                event_time=START,
+                failure_type=FailureType.SOFT,
+                reason=Reason.MAILBOX_FULL,
+            )
+            state, _ = quarantine.apply(None, signal_, policy)
+            producer.produce(
+                changelog, key=address.encode(), value=encode_state(state), partition=partition
+            )
+            if n % 10_000 == 0:
+                producer.poll(0)
+    assert producer.flush(120) == 0
+
+    process = setup.start("restorer", stage="state")
+    url = f"http://127.0.0.1:{process.http_port}/readyz"  # type: ignore[attr-defined]
+    seen_restoring = False
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            answer = httpx.get(url, timeout=2)
+        except httpx.HTTPError:
+            time.sleep(0.05)
+            continue
+        body = answer.json()
+        if answer.status_code == 503 and body["assigned"] and not body["restored"]:
+            seen_restoring = True
+        if answer.status_code == 200:
+            break
+        time.sleep(0.05)
+    assert seen_restoring, "readiness never reported a restore in progress"
+    assert answer.status_code == 200 and body["restored"], body
+    lookup = httpx.get(
+        f"http://127.0.0.1:{process.http_port}/v1/quarantine/restore1-77@example.test",
+        timeout=5,  # type: ignore[attr-defined]
+    )
+    assert lookup.status_code == 200 and lookup.json()["status"] == "with_errors"
+    assert (
+        "bounce_state_store_bytes"
+        in httpx.get(
+            f"http://127.0.0.1:{process.http_port}/metrics",
+            timeout=5,  # type: ignore[attr-defined]
+        ).text
+    )
