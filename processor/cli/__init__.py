@@ -16,7 +16,7 @@ def main() -> None:
 def _register() -> None:
     # Each sub-command lives in its own module; importing registers nothing by side
     # effect, the commands are added here explicitly.
-    from processor.cli import classify, mx, replay, rules, rules_sync, run, schemas
+    from processor.cli import classify, mx, quarantine, replay, rules, rules_sync, run, schemas
 
     main.add_command(classify.classify)
     main.add_command(classify.evaluate)
@@ -27,6 +27,7 @@ def _register() -> None:
     main.add_command(run.topics)
     main.add_command(mx.mx)
     main.add_command(replay.replay)
+    main.add_command(quarantine.quarantine)
 
 
 _register()

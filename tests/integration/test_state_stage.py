@@ -5,7 +5,10 @@ no state event is duplicated in the read_committed view, and the lookup API answ
 
 from __future__ import annotations
 
+import json
 import random
+import subprocess
+import sys
 import signal
 import time
 import zlib
@@ -22,7 +25,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from processor.state.quarantine import from_avro_record
 from processor.state.quarantine_policy import load_quarantine_policy
 from processor.stream import avro
-from tests.conftest import KafkaEnv
+from tests.conftest import ROOT, KafkaEnv
 from tests.integration.harness import ProcessorSetup
 from tests.integration.helpers import create_topics, read_all
 from tests.unit.state.reference_model import ModelSignal, ReferenceModel
@@ -199,6 +202,26 @@ def test_survivor_takes_over_and_states_equal_the_reference_model(setup: Process
         f"http://127.0.0.1:{second.http_port}/v1/quarantine/nobody@nowhere.test", timeout=5
     )  # type: ignore[attr-defined]
     assert missing.status_code == 404
+    # ... and so does the CLI, from the compacted topic.
+    quarantined = next(a for a, r in latest.items() if r["status"] == "quarantined")
+    printed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "processor",
+            "quarantine",
+            "get",
+            quarantined,
+            "--config",
+            str(setup.config("cli", 0)),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert printed.returncode == 0, printed.stderr
+    assert json.loads(printed.stdout)["status"] == "quarantined"
 
 
 def test_not_ready_until_the_assigned_partitions_are_restored(setup: ProcessorSetup) -> None:
