@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import subprocess
 import sys
-import signal
 import time
 import zlib
 from collections.abc import Iterator
