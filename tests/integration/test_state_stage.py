@@ -284,3 +284,64 @@ def test_not_ready_until_the_assigned_partitions_are_restored(setup: ProcessorSe
             timeout=5,  # type: ignore[attr-defined]
         ).text
     )
+
+
+def test_mx_policy_events_from_a_scripted_failure_stream(setup: ProcessorSetup) -> None:
+    base = failure_events(1, 1)[0]
+
+    def failure(n: int, minute: int, **fields: Any) -> dict[str, Any]:
+        return {
+            **base,
+            "event_id": f"mx-{n}",
+            "recipient": f"r{n}@example.test",
+            "event_time": START + timedelta(minutes=minute),
+            "kind": "smtp",
+            **fields,
+        }
+
+    throttle = {
+        "failure_type": "soft",
+        "reason": "unreachable",
+        "detail": "ratelimited",
+        "smtp_code": 421,
+        "status": "4.7.28",
+        "mx": "gmail-smtp-in.l.google.com",
+        "diagnostic": "421 4.7.28 Our system has detected an unusual rate of unsolicited mail",
+    }
+    block = {
+        "failure_type": "soft",
+        "reason": "refused",
+        "detail": "blocked",
+        "smtp_code": 554,
+        "status": "5.7.1",
+        "mx": "mta7.am0.yahoodns.net",
+        "diagnostic": "554 5.7.1 [BL21] Connections will not be accepted from 192.0.2.1",
+    }
+    events = [failure(n, n, **throttle) for n in range(8)] + [failure(100, 9, **block)]
+    produce_failures(setup, events)
+    process = setup.start("mx", stage="state")
+    deadline = time.monotonic() + 120
+    while not state_group_done(setup, len(events)):
+        assert process.poll() is None and time.monotonic() < deadline, setup.logs("mx")[-3000:]
+        time.sleep(1)
+
+    decode = avro.deserializer(avro.registry_client(setup.env.registry_url))
+    topic = setup.topics["mx_policy"]
+    deadline = time.monotonic() + 60
+    policies: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        policies = [
+            decode(m.value(), SerializationContext(topic, MessageField.VALUE))
+            for m in read_all(setup.env.bootstrap_servers, topic, timeout=60)
+        ]
+        if any(p["status"] == "suspended" for p in policies):
+            break
+        time.sleep(1)
+    by_route: dict[str, list[dict[str, Any]]] = {}
+    for policy in policies:
+        by_route.setdefault(policy["route"], []).append(policy)
+    google = by_route["192.0.2.1|google"]
+    assert google[-1]["status"] == "throttled"
+    assert google[-1]["level"] == google[0]["level"] - 1
+    yahoo = by_route["192.0.2.1|yahoo"]
+    assert yahoo[-1]["status"] == "suspended" and yahoo[-1]["limits"]["max_messages_per_hour"] == 0
