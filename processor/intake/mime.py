@@ -141,32 +141,26 @@ def parse_headers_then_body(text: str) -> Message:
     return message
 
 
-_HEADER_NAME = re.compile(r"[!-9;-~]+\Z")
+_HEADER_BLOCK = re.compile(r"(?:[!-9;-~]+:[^\n]*\n(?:[ \t][^\n]*\n)*)*")
+_HEADER_FIELD = re.compile(r"^([!-9;-~]+):[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)", re.MULTILINE)
 
 
 def _fast_headers(block: str) -> Message | None:
-    """A message with the headers of ``block``, or None when the block needs the stdlib."""
-    message = Message()
+    """A message with the headers of ``block``, or None when the block needs the stdlib.
+
+    One regex checks that the block is plain ``Name: value`` fields with folded
+    continuations; another yields (name, raw value) pairs stored as compat32 would store
+    them (value with its folding, leading blanks stripped).
+    """
     if not block.isascii():
         return None  # 8-bit headers: the stdlib's sanitising applies
-    name: str | None = None
-    lines: list[str] = []
-    for line in block.split("\n"):
-        if not line:
-            continue
-        if line[0] in " \t":
-            if name is None:
-                return None
-            lines.append(line)
-            continue
-        if name is not None:
-            message.set_raw(*_COMPAT32.header_source_parse(lines))
-        name, colon, _ = line.partition(":")
-        if not colon or not _HEADER_NAME.match(name):
-            return None
-        lines = [line]
-    if name is not None:
-        message.set_raw(*_COMPAT32.header_source_parse(lines))
+    if not block.endswith("\n"):
+        block += "\n"
+    if _HEADER_BLOCK.fullmatch(block) is None:
+        return None
+    message = Message()
+    for name, value in _HEADER_FIELD.findall(block):
+        message.set_raw(name, value.rstrip("\n"))
     return message
 
 

@@ -44,3 +44,18 @@ def test_crlf_line_endings_give_the_same_records(corpus: Path) -> None:
         lf = [(r.recipient, r.status, r.smtp_code, r.kind) for r in parse(data).records]
         crlf = parse(data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")).records
         assert [(r.recipient, r.status, r.smtp_code, r.kind) for r in crlf] == lf, path.name
+
+
+def test_fast_header_reading_agrees_with_the_stdlib_parser(corpus: Path) -> None:
+    import email
+    from email import policy
+
+    from processor.intake.mime import parse_headers_then_body
+
+    for path in sorted((corpus / "eml").glob("*.eml")):
+        text = path.read_bytes().replace(b"\r\n", b"\n").decode("ascii", "surrogateescape")
+        ours = parse_headers_then_body(text)
+        stdlib = email.message_from_string(text, policy=policy.compat32)
+        assert [(k, str(v)) for k, v in ours.items()] == [(k, str(v)) for k, v in stdlib.items()], (
+            path.name
+        )
