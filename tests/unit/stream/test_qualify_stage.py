@@ -65,8 +65,17 @@ def test_every_sample_gives_schema_valid_events(processor: QualifyProcessor) -> 
             assert event["event_id"] == event_id("bounces.raw", 1, n, index)
             assert output.key == event["recipient"].encode()
             assert event["headers"] == {"x-tenant": "acme", "content-type": raw.content_type}
-            expected_topic = "bounces.unqualified" if event["failure_type"] == "unqualified" else "bounces.failures"
+            expected_topic = (
+                "bounces.unqualified"
+                if event["failure_type"] == "unqualified"
+                else "bounces.failures"
+            )
             assert output.topic == expected_topic
+            # The body is deterministic; when and where it ran is in the headers.
+            assert event["processing_time"] == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+            headers = dict(output.headers)
+            assert headers["processed_at"] == NOW.isoformat(timespec="milliseconds").encode()
+            assert headers["processor_instance"] == b"unit"
 
 
 def test_multi_recipient_dsn_gives_one_event_per_recipient(processor: QualifyProcessor) -> None:
