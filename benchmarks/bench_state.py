@@ -1,7 +1,7 @@
 """Benchmark of the quarantine state: policy + store updates, restore, bytes per address.
 
-    python benchmarks/bench_state.py                 # 1 M addresses, both back ends (~2-3 min)
-    python benchmarks/bench_state.py --large         # 10 M addresses: slow (~20 min), ~4 GB RAM
+    python benchmarks/bench_state.py                 # 1 M addresses, both back ends (~3-4 min)
+    python benchmarks/bench_state.py --large --repeats 1  # 10 M addresses: ~10 min, ~4 GB RAM
     python benchmarks/bench_state.py --addresses 200000 --backends sqlite
 
 What is measured, per back end (``sqlite``, ``rocksdict``):

@@ -33,13 +33,13 @@ def run(
     return states, model
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(histories())
 def test_shipped_policy_matches_reference_model(steps: list[ModelSignal | Scan]) -> None:
     run(SHIPPED_POLICY, steps)
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(policies(), histories())
 def test_any_policy_matches_reference_model(
     policy: QuarantinePolicy, steps: list[ModelSignal | Scan]
@@ -47,7 +47,7 @@ def test_any_policy_matches_reference_model(
     run(policy, steps)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(policies(), histories(with_scans=False), st.data())
 def test_scans_at_the_watermark_change_no_outcome(
     policy: QuarantinePolicy, signals: list[ModelSignal | Scan], data: st.DataObject
@@ -70,7 +70,7 @@ def test_scans_at_the_watermark_change_no_outcome(
     assert plain == scanned
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(policies(), histories())
 def test_scanning_twice_or_late_is_idempotent(
     policy: QuarantinePolicy, steps: list[ModelSignal | Scan]

@@ -68,7 +68,7 @@ def every_state(policy: QuarantinePolicy, steps: list[ModelSignal | Scan]) -> li
     return seen
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(policies(), histories())
 def test_stored_form_round_trips_and_restored_equals_live(
     policy: QuarantinePolicy, steps: list[ModelSignal | Scan]
@@ -94,7 +94,7 @@ def test_stored_form_round_trips_and_restored_equals_live(
         assert due_millis(value) == (None if due is None else millis(due))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(policies(), histories())
 def test_avro_event_round_trips(policy: QuarantinePolicy, steps: list[ModelSignal | Scan]) -> None:
     for state in every_state(policy, steps):
