@@ -49,15 +49,15 @@ def expand(message: Message, depth: int = 0) -> None:
     payload = message.get_payload()
     if not isinstance(payload, str):
         return
-    maintype = message.get_content_maintype()
-    if maintype == "multipart":
+    content_type = message.get_content_type()
+    if content_type.startswith("multipart/"):
         parts = _split(message, payload)
         if parts is not None:
             message.set_payload(parts)
             for part in parts:
                 if isinstance(part, Message):
                     expand(part, depth + 1)
-    elif message.get_content_type() in {"message/rfc822", "message/global"} and payload.strip():
+    elif content_type in {"message/rfc822", "message/global"} and payload.strip():
         if message.get("Content-Transfer-Encoding", "").lower() in {"base64", "quoted-printable"}:
             raw = message.get_payload(decode=True)
             text = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else payload
@@ -162,6 +162,22 @@ def _fast_headers(block: str) -> Message | None:
     for name, value in _HEADER_FIELD.findall(block):
         message.set_raw(name, value.rstrip("\n"))
     return message
+
+
+_CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
+
+
+def content_charset(part: Message) -> str | None:
+    """The ``charset`` parameter of a part's Content-Type, lower-cased, or None.
+
+    The same answer as :meth:`Message.get_content_charset` for the values seen in mail,
+    without parsing every parameter.
+    """
+    content_type = part.get("Content-Type")
+    if content_type is None:
+        return None
+    match = _CHARSET.search(str(content_type))
+    return match.group(1).lower() if match else None
 
 
 def _used_boundary(body: str) -> str | None:

@@ -14,6 +14,8 @@ from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.utils import parsedate_to_datetime
 
+from processor.intake.mime import content_charset
+
 # -- addresses -------------------------------------------------------------------------
 
 _ADDRESS = re.compile(
@@ -294,7 +296,7 @@ def part_text(part: Message) -> str:
     """The decoded body of a non-multipart part as ``str``; HTML reduced to text."""
     payload = part.get_payload(decode=True)
     if isinstance(payload, bytes):
-        text = decode_bytes(payload, part.get_content_charset())
+        text = decode_bytes(payload, content_charset(part))
     else:
         raw = part.get_payload()
         text = raw if isinstance(raw, str) else ""

@@ -10,14 +10,14 @@ so a dialect parser only says what is special about its MTA.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from email.message import Message
 from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from processor.intake.mime import parse_headers_then_body
+from processor.intake.mime import content_charset, parse_headers_then_body
 from processor.intake.record import BounceRecord, RecordKind
 from processor.intake.text import (
     best_status,
@@ -173,7 +173,9 @@ class MessageView:
 
     @cached_property
     def _leaves(self) -> list[_Leaf]:
-        return [_Leaf.of(part) for part in _leaves(self.message)]
+        leaves: list[_Leaf] = []
+        _collect_leaves(self.message, leaves)
+        return leaves
 
     def parts_of_type(self, maintype: str, subtypes: Collection[str]) -> list[Message]:
         return [
@@ -400,7 +402,7 @@ def report_part_text(part: Message) -> str:
         return "\n\n".join(blocks)
     data = part.get_payload(decode=True)
     if isinstance(data, bytes):
-        return decode_bytes(data, part.get_content_charset()).replace("\r\n", "\n")
+        return decode_bytes(data, content_charset(part)).replace("\r\n", "\n")
     return payload if isinstance(payload, str) else ""
 
 
@@ -421,16 +423,13 @@ class _Leaf(NamedTuple):
         return cls(part, maintype, subtype)
 
 
-def _leaves(message: Message) -> Iterator[Message]:
-    if message.is_multipart():
-        payload = message.get_payload()
-        if message.get_content_maintype() == "message":
-            # message/rfc822, message/delivery-status: a leaf for our purposes
-            yield message
-            return
-        if isinstance(payload, list):
-            for part in payload:
-                if isinstance(part, Message):
-                    yield from _leaves(part)
+def _collect_leaves(message: Message, leaves: list[_Leaf], depth: int = 0) -> None:
+    """Append the leaf parts of ``message``; attached messages are leaves themselves."""
+    leaf = _Leaf.of(message)
+    payload = message.get_payload()
+    if leaf.maintype == "message" or not isinstance(payload, list) or depth > 20:
+        leaves.append(leaf)  # message/rfc822, message/delivery-status: a leaf for us
         return
-    yield message
+    for part in payload:
+        if isinstance(part, Message):
+            _collect_leaves(part, leaves, depth + 1)
