@@ -18,18 +18,20 @@ Two back ends, same behaviour (the unit tests run every test on both):
   index is a second key range (``d`` + due time + address), cleaned lazily: an entry
   whose state no longer has that due time is dropped when a scan meets it.
 
-``DEFAULT_BACKEND`` is ``rocksdict``, by measurement (``benchmarks/bench_state.py``, 1 M
-addresses, 2 shared cores; medians): restore 215 000 addresses per CPU-second against
+``DEFAULT_BACKEND`` is ``rocksdict``, by measurement (``benchmarks/bench_state.py``, 2
+shared cores, medians). 1 M addresses: restore 215 000 addresses per CPU-second against
 94 000 for SQLite (×2.3; wall clock ×2.2 on the loaded machine), 28 bytes per address on
 disk against 136 (LZ4 / zstd blocks, where SQLite stores every row in full), updates
-through policy + store ×1.7 faster. At 10 M addresses: 154 000 against 88 000 restored
-addresses per CPU-second (RocksDB compactions grow), 28 against 136 bytes. SQLite stays as a dependency-free fallback and a
-debugging aid (``sqlite3 quarantine-7.sqlite``); both pass the same tests.
+through policy + store ×1.7 faster. 10 M addresses: 154 000 against 88 000 restored
+addresses per CPU-second (RocksDB compactions grow), 28 against 136 bytes. SQLite stays
+as a dependency-free fallback and a debugging aid (``sqlite3 quarantine-7.sqlite``);
+both pass the same tests.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import struct
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -264,6 +266,7 @@ _STATE = b"s"
 _DUE = b"d"
 _CHECKPOINT_KEY = b"m:checkpoint"
 _DUE_BIAS = 2**63  # due ms (signed) + bias = unsigned, big-endian sorts by time
+_HEADER_DUE = struct.Struct("<Bq")  # the codec's format byte and due time
 
 
 def _due_key(due: int, key: bytes) -> bytes:
@@ -385,25 +388,29 @@ class RocksDictStateStore(StateStore):
 
         without_wal = WriteOptions()
         without_wal.disable_wal = True  # type: ignore[method-assign, assignment]  # a property; the stub is wrong
-        read = 0
+        read = in_batch = 0
         batch = WriteBatch(raw_mode=True)
         put, delete = batch.put, batch.delete
+        header = _HEADER_DUE.unpack_from
         # The hot loop of partition assignment: due_millis and _due_key inlined.
         for key, value in records:
-            read += 1
             if value is None:
                 delete(_STATE + key)
             else:
-                if value[0] != FORMAT:
-                    raise ValueError(f"unknown state format {value[0]} for {key!r}")
+                version, due = header(value)
+                if version != FORMAT:
+                    raise ValueError(f"unknown state format {version} for {key!r}")
                 put(_STATE + key, value)
-                due = int.from_bytes(value[1:9], "little", signed=True)
                 if due != NO_TIME:
                     put(_DUE + (due + _DUE_BIAS).to_bytes(8, "big") + key, b"")
-            if read % RESTORE_CHUNK == 0:
+            in_batch += 1
+            if in_batch == RESTORE_CHUNK:
                 self._db.write(batch, without_wal)
+                read += in_batch
+                in_batch = 0
                 batch = WriteBatch(raw_mode=True)
                 put, delete = batch.put, batch.delete
+        read += in_batch
         if checkpoint is not None:
             put(_CHECKPOINT_KEY, str(checkpoint).encode("ascii"))
         self._db.write(batch, without_wal)
