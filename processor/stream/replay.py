@@ -119,9 +119,10 @@ def plan(
     start: str | None,
     until: str | None,
     restart: bool,
+    group: str,
 ) -> Bounds:
-    """The offset range per raw partition; resumes from the replay group's progress."""
-    consumer = _consumer(settings, settings.group_id)
+    """The offset range per partition; resumes from ``group``'s committed progress."""
+    consumer = _consumer(settings, group)
     try:
         starts = resolve_offsets(consumer, source_topic, start, default_end=False)
         ends = resolve_offsets(consumer, source_topic, until, default_end=True)
