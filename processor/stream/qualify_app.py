@@ -58,6 +58,7 @@ class QualifyTask(StreamTask):
     def __init__(self, processor: QualifyProcessor, rules: RuleSource) -> None:
         self.processor = processor
         self.rules = rules
+        self._reported_timeouts: dict[str, int] = {}
 
     def process(self, message: SourceMessage) -> list[Output]:
         result = self.processor.process(message)
@@ -74,8 +75,19 @@ class QualifyTask(StreamTask):
         return result.outputs
 
     def between_transactions(self) -> None:
+        self._report_rule_timeouts()
         if self.rules.swap_if_published():
             self.processor.engine = self.rules.engine
+            self._reported_timeouts = {}
+
+    def _report_rule_timeouts(self) -> None:
+        """The engine counts regex timeouts per rule; the metric follows once per batch."""
+        counts = getattr(self.processor.engine, "timeouts", None) or {}
+        for rule_id, count in counts.items():
+            new = count - self._reported_timeouts.get(rule_id, 0)
+            if new > 0:
+                metrics.rule_timeouts.labels(rule_id).inc(new)
+                self._reported_timeouts[rule_id] = count
 
 
 def build_qualify_stage(settings: ProcessorSettings, http_port: int | None = None) -> StageRunner:
