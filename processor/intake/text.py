@@ -158,7 +158,7 @@ _SMTP_COMMAND = re.compile(
     r"BDAT)\b"
     r"|\b(?:after|during|while sending|in response to) (?:the )?(?P<b>RCPT TO|MAIL FROM|"
     r"end of data|DATA|initial connection|HELO|EHLO|greeting|message data|BDAT)\b"
-    r"|(?:^|\s)>>> (?P<c>RCPT|MAIL|DATA|HELO|EHLO|BDAT)\b"
+    r"|(?:^|\s)(?:>>>|-->|Sent <<<) (?P<c>RCPT|MAIL|DATA|HELO|EHLO|BDAT)\b"
     r"|\[(?P<d>RCPT_TO|MAIL_FROM|DATA)\]",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -188,6 +188,8 @@ _COMMAND_CLUES = (
     "while sending",
     "response to",
     ">>> ",
+    "--> ",
+    "sent <<< ",
     "_to]",
     "_from]",
     "[data]",
