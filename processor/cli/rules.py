@@ -57,10 +57,14 @@ def test(rules_dir: Path | None) -> None:
     notes = 0
     for rule in engine.rules:
         r = rule.loaded.rule
-        if r.field.value != "diagnostic":
+        scope = r.scope
+        if r.field.value != "diagnostic" or scope.recipient_domains or scope.mx:
             continue
+        if scope.reporting_mta:
+            continue
+        kind = RecordKind(scope.kinds[0]) if scope.kinds else RecordKind.SMTP
         for ex in r.examples:
-            q = engine.qualify(BounceRecord(kind=RecordKind.SMTP, diagnostic=ex))
+            q = engine.qualify(BounceRecord(kind=kind, diagnostic=ex))
             if q.detail != r.detail:
                 notes += 1
                 click.echo(f"note: {r.id}: example {ex!r} is decided by {q.rule_id} ({q.detail})")

@@ -427,28 +427,94 @@ def _run_keys(run: str, left: bool, right: bool) -> list[Key]:
     return keys
 
 
+_RUN_LIMIT = 32  # most strings a literal run may expand to (e.g. "exceed(?:s|ed)?")
+
+
+def _in_chars(av: Any) -> list[str] | None:
+    """The characters of a small, literal-only character class (``[ée]``), else None."""
+    chars: list[str] = []
+    for op, v in av:
+        if op == C.LITERAL:
+            chars.append(chr(v))
+        elif op == C.RANGE and v[1] - v[0] < 4:
+            chars.extend(chr(c) for c in range(v[0], v[1] + 1))
+        else:
+            return None
+    return chars if 0 < len(chars) <= 6 else None
+
+
+def _finite(op: Any, av: Any) -> list[str] | None:
+    """Every string a small, finite item can match (literals, small classes, optional or
+    alternative literals), or None."""
+    if op == C.LITERAL:
+        return [chr(av)]
+    if op == C.IN:
+        return _in_chars(av)
+    if op == C.SUBPATTERN:
+        return _finite_seq(av[-1])
+    if op == C.BRANCH:
+        out: list[str] = []
+        for alt in av[1]:
+            f = _finite_seq(alt)
+            if f is None:
+                return None
+            out += f
+        return out if len(out) <= _RUN_LIMIT else None
+    if op in _REPEATS and av[0] == 0 and av[1] == 1:
+        f = _finite_seq(av[2])
+        return None if f is None else ["", *f]
+    return None
+
+
+def _finite_seq(seq: Any) -> list[str] | None:
+    out = [""]
+    for op, av in seq:
+        f = _finite(op, av)
+        if f is None:
+            return None
+        out = [a + b for a in out for b in f]
+        if len(out) > _RUN_LIMIT:
+            return None
+    return out
+
+
+def _run_options(run: list[str], left: bool, right: bool) -> list[KeyOption]:
+    """Options of a literal run that may be any of several strings."""
+    strings = sorted({r.lower() for r in run})
+    if len(strings) == 1:
+        return [(k,) for k in _run_keys(strings[0], left, right)]
+    best: set[Key] = set()
+    for text in strings:
+        keys = _run_keys(text, left, right)
+        if not keys:
+            return []
+        best.add(min(keys, key=key_cost))
+    return [tuple(sorted(best))]
+
+
 def _seq_options(seq: Any, left: bool, right: bool, depth: int = 0) -> list[KeyOption]:
     """Candidate key options of a sequence: each must hold for every match."""
     items = _flatten(seq)
     options: list[KeyOption] = []
-    run = ""
+    run: list[str] = []  # the strings the current literal run may be
     run_left = left
     for i, (op, av) in enumerate(items):
-        if op == C.LITERAL and chr(av).isascii() and chr(av).lower() in _ASCII_WORD:
-            if not run:
-                run_left = _side_bounded(items, i, left, -1)
-            run += chr(av)
-            continue
-        if op == C.LITERAL:  # non-word literal: ends a word
-            if run:
-                options.extend((k,) for k in _run_keys(run, run_left, True))
-                run = ""
-            continue
+        f = None if op == C.AT else _finite(op, av)
+        if f is not None:
+            grown = [a + b for a in (run or [""]) for b in f]
+            if len(grown) <= _RUN_LIMIT:
+                if not run:
+                    run_left = _side_bounded(items, i, left, -1)
+                run = grown
+                continue
         if run:
-            options.extend(
-                (k,) for k in _run_keys(run, run_left, _side_bounded(items, i - 1, right, 1))
-            )
-            run = ""
+            options += _run_options(run, run_left, _side_bounded(items, i - 1, right, 1))
+            run = []
+        if f is not None:  # too many strings to join the run: start a new one
+            if len(f) <= _RUN_LIMIT:
+                run_left = _side_bounded(items, i, left, -1)
+                run = f
+            continue
         if depth > 8:
             continue
         prev_b = _side_bounded(items, i, left, -1)
@@ -463,7 +529,7 @@ def _seq_options(seq: Any, left: bool, right: bool, depth: int = 0) -> list[KeyO
         elif op in _REPEATS and av[0] >= 1:
             options.extend(_seq_options(av[2], prev_b, next_b, depth + 1))
     if run:
-        options.extend((k,) for k in _run_keys(run, run_left, right))
+        options += _run_options(run, run_left, right)
     return options
 
 
@@ -606,7 +672,7 @@ def key_cost(key: Key, rule_frequency: int = 1) -> float:
     if n < 3:
         cost += 20
     if key.kind in (KeyKind.PREFIX, KeyKind.SUFFIX):
-        cost += 2 if n >= PREFIX_LEN else 30
+        cost += 25 if n >= PREFIX_LEN else 30  # each kind in use costs a pass per record
     elif key.kind == KeyKind.SUB:
         cost += 30
     return cost - min(n, 16) / 16
