@@ -39,7 +39,6 @@ _BOUNCE_BODY = (
     "permanent error",
     "permanent fatal",
     "permanent failure",
-    "permanently",
     "following addresses",
     "following recipients",
     "these recipients",
