@@ -64,3 +64,14 @@ def test_ordinary_mail_is_not_a_bounce() -> None:
     result = parse(data)
 
     assert result.error is not None and result.error.error_class == "not_a_bounce"
+
+
+def test_a_human_reply_naming_addresses_is_not_a_bounce() -> None:
+    data = message(
+        {"From": "reader@example.org", "To": "news@sender.example", "Subject": "Re: Offer"},
+        "Please write to my new address new@example.net, I have permanently moved.\n",
+    )
+
+    result = parse(data)
+
+    assert result.error is not None and result.error.error_class == "not_a_bounce"
