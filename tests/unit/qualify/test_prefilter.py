@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from processor.intake.record import BounceRecord
 from processor.qualify import Engine
-from processor.qualify.engine import compile_pattern
+from processor.qualify.engine import compile_pattern, unfold_reply
 from processor.qualify.patterns import KeyKind, prefilter_option
 
 from .conftest import smtp
@@ -74,3 +75,17 @@ def test_prefilter_is_complete(engine: Engine, text: str) -> None:
     )
     if first is not None:
         assert decided.rule_id == first.id
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300), st.sampled_from(["dsn", "smtp", "arf"]))
+def test_any_text_qualifies(engine: Engine, text: str, kind: str) -> None:
+    rec = BounceRecord(kind=kind, diagnostic=text, bounce_subject=text, feedback_type=text)
+    q = engine.qualify(rec)
+    assert q.ruleset_version == engine.ruleset.version
+
+
+def test_unfold_multiline_reply() -> None:
+    folded = "550-5.7.1 This message is not 550-5.7.1 RFC 5322 compliant. 550 5.7.1 Bye"
+    assert unfold_reply(folded) == "550-5.7.1 This message is not RFC 5322 compliant. Bye"
+    assert unfold_reply("550 5.1.1 user unknown") == "550 5.1.1 user unknown"
