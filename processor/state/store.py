@@ -19,12 +19,12 @@ Two back ends, same behaviour (the unit tests run every test on both):
   whose state no longer has that due time is dropped when a scan meets it.
 
 ``DEFAULT_BACKEND`` is ``rocksdict``, by measurement (``benchmarks/bench_state.py``, 2
-shared cores, medians). 1 M addresses: restore 215 000 addresses per CPU-second against
-94 000 for SQLite (×2.3; wall clock ×2.2 on the loaded machine), 28 bytes per address on
-disk against 136 (LZ4 / zstd blocks, where SQLite stores every row in full), updates
-through policy + store ×1.7 faster. 10 M addresses: 154 000 against 88 000 restored
-addresses per CPU-second (RocksDB compactions grow), 28 against 136 bytes. SQLite stays
-as a dependency-free fallback and a debugging aid (``sqlite3 quarantine-7.sqlite``);
+shared cores at load ~4, medians). 1 M addresses: restore 311 000 addresses per
+CPU-second (132 000 by wall clock) against 95 000 (42 000) for SQLite, 28 bytes per
+address on disk against 136 (LZ4 / zstd blocks, where SQLite stores every row in full),
+updates through policy + store ×1.6. 10 M addresses (before the leaner restore loop):
+154 000 against 88 000 restored addresses per CPU-second, 28 against 136 bytes. SQLite
+stays as a dependency-free fallback and a debugging aid (``sqlite3 quarantine-7.sqlite``);
 both pass the same tests.
 """
 
