@@ -13,6 +13,7 @@ import argparse
 import random
 import statistics
 import time
+import timeit
 from typing import Any
 
 from processor.intake.record import BounceRecord, RecordKind
@@ -165,6 +166,9 @@ def main() -> None:
         for name, e in engines.items():
             samples[name].append(one_pass(e, recs))
     rates = {k: statistics.median(v) for k, v in samples.items()}
+    # how fast this machine runs plain Python, to compare figures across machines
+    calib = min(timeit.repeat("sum(range(1000))", number=2000, repeat=5)) / 2000 * 1e6
+    print(f"calibration: sum(range(1000)) = {calib:.1f} us on this machine")
     default = engines["default"]
     print(
         f"default rules ({len(default.rules)} rules, {default.version}): "
