@@ -34,6 +34,9 @@ _TRANSCRIPT = re.compile(
 _TRANSCRIPT_RECIPIENT = re.compile(
     r"^\d{3}[ \-](?:\d\.\d+\.\d+ )?<?([^<>\s]+@[^<>\s]+?)>?\.\.\.", re.MULTILINE
 )
+_RELAYED_REPLY = re.compile(
+    r"\b[45]\d\d <?[^\s<>]+@[^\s<>]+?>?\.\.\. (?:[45]\.\d{1,3}\.\d{1,3} )?([45]\d\d)\b"
+)
 _DELAYED = re.compile(r"warning: could not send|delayed|deferred", re.IGNORECASE)
 
 
@@ -70,10 +73,19 @@ def parse(view: MessageView) -> list[BounceRecord]:
         ]
         blocks.append((recipient, "\n".join(filter(None, [block, *lines[:3]]))))
     delayed = bool(_DELAYED.search(view.subject))
-    return records_from_blocks(
+    records = records_from_blocks(
         view,
         blocks,
         dialect=NAME,
         fallback_diagnostic=reason_text(transcript or body),
         action="delayed" if delayed else "failed",
     )
+    return [_remote_reply(record) for record in records]
+
+
+def _remote_reply(record: BounceRecord) -> BounceRecord:
+    """``554 <a@b>... 550 Host unknown``: sendmail's own code wraps the remote one."""
+    relayed = _RELAYED_REPLY.search(record.diagnostic or "")
+    if relayed is None:
+        return record
+    return record.model_copy(update={"smtp_code": int(relayed.group(1))})

@@ -302,3 +302,21 @@ def test_report_without_diagnostic_code_takes_the_sentence_from_the_text_part() 
     record = parse(data).records[0]
 
     assert record.diagnostic is not None and "address couldn't be found" in record.diagnostic
+
+
+def test_old_sendmail_transcript_reports_the_remote_reply_code() -> None:
+    data = bounce(
+        "   ----- Transcript of session follows -----\n"
+        "550 example.org (smtp)... 550 Host unknown\n"
+        "554 <nobody@example.org>... 550 Host unknown (Authoritative answer from name server)\n"
+        "\n   ----- Unsent message follows -----\n",
+        Subject="Returned mail: Host unknown",
+    )
+
+    record = parse(data).records[0]
+
+    assert (record.dialect, record.recipient, record.smtp_code) == (
+        "sendmail",
+        "nobody@example.org",
+        550,
+    )
