@@ -16,7 +16,6 @@ from collections import Counter
 from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.serialization import MessageField, SerializationContext
 
 from processor.config import ProcessorSettings, load_settings
 from processor.ops.logging import configure
@@ -58,7 +57,7 @@ def _read_from(
     settings: ProcessorSettings, topic: str, starts: dict[int, int]
 ) -> list[dict[str, Any]]:
     """Decode, read_committed, everything after ``starts`` (this run's output)."""
-    decode = avro.deserializer(avro.registry_client(settings.registry.url))
+    decoder = avro.deserializer(avro.registry_client(settings.registry.url))
     ends = _ends(settings, topic)
     consumer = Consumer(
         {
@@ -79,11 +78,13 @@ def _read_from(
                 if tp.offset >= ends[tp.partition]:
                     remaining.discard(tp.partition)
             continue
-        if message.error():
+        value = message.value()
+        if message.error() or value is None:
             continue
-        out.append(decode(message.value(), SerializationContext(topic, MessageField.VALUE)))
-        if message.offset() + 1 >= ends[message.partition()]:
-            remaining.discard(message.partition())
+        out.append(avro.decode(decoder, value, topic))
+        partition = message.partition() or 0
+        if (message.offset() or 0) + 1 >= ends[partition]:
+            remaining.discard(partition)
     consumer.close()
     return out
 
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     produced = 0
     first = sum(_ends(settings, settings.topics.raw).values())  # new addresses every run
     for n, event in enumerate(generate(args.events, garbage_every=args.garbage_every, start=first)):
-        headers = [("x-tenant", b"demo")]
+        headers: list[tuple[str, str | bytes | None]] = [("x-tenant", b"demo")]
         if event.content_type != "garbage":
             headers.append(("content-type", event.content_type.encode()))
         producer.produce(
@@ -174,13 +175,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"     {kind:12s} {reason:18s} {count:6d}")
     print("== a few failure events (decoded from Avro with only the registry URL):")
     seen: set[str] = set()
-    for event in failures:
-        if event["reason"] in seen:
+    for shown in failures:
+        if shown["reason"] in seen:
             continue
-        seen.add(event["reason"])
+        seen.add(shown["reason"])
         print(
-            f"   {event['recipient']:42s} {event['failure_type']:5s} {event['reason']:17s} "
-            f"{event['detail']:14s} {event['rule_id']}  <- {(event['diagnostic'] or '')[:60]!r}"
+            f"   {shown['recipient']:42s} {shown['failure_type']:5s} {shown['reason']:17s} "
+            f"{shown['detail']:14s} {shown['rule_id']}  <- {(shown['diagnostic'] or '')[:60]!r}"
         )
     if unqualified:
         print("== unqualified (for a human to write a rule):")

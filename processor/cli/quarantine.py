@@ -28,7 +28,6 @@ def quarantine() -> None:
 
 def _latest_from_topic(config_path: Path | None, address: str) -> dict[str, Any] | None:
     from confluent_kafka import Consumer, TopicPartition
-    from confluent_kafka.serialization import MessageField, SerializationContext
 
     from processor.stream import avro
 
@@ -43,7 +42,7 @@ def _latest_from_topic(config_path: Path | None, address: str) -> dict[str, Any]
             "isolation.level": "read_committed",
         }
     )
-    decode = avro.deserializer(
+    decoder = avro.deserializer(
         avro.registry_client(settings.registry.url, settings.registry.client)
     )
     key = address.encode()
@@ -57,10 +56,9 @@ def _latest_from_topic(config_path: Path | None, address: str) -> dict[str, Any]
         latest = None
         while consumer.position([TopicPartition(topic, partition)])[0].offset < high:
             for message in consumer.consume(5000, timeout=1.0):
-                if message.error() is None and message.key() == key and message.value() is not None:
-                    latest = decode(
-                        message.value(), SerializationContext(topic, MessageField.VALUE)
-                    )
+                value = message.value()
+                if message.error() is None and message.key() == key and value is not None:
+                    latest = avro.decode(decoder, value, topic)
         return latest
     finally:
         consumer.close()

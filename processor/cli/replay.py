@@ -10,6 +10,7 @@ import click
 
 from processor.config import load_settings
 from processor.ops.logging import configure
+from processor.stream.transactional import TransactionalLoop
 
 
 @click.command()
@@ -64,7 +65,7 @@ def replay(
         if package is None:
             raise click.ClickException(f"rule-set version {rules_version} is not published")
         rules_dir = package.unpack()
-    loops = []
+    loops: list[TransactionalLoop] = []
 
     def stop(*_: object) -> None:
         for loop in loops:

@@ -85,8 +85,8 @@ def _from_topic(topic: str, since: timedelta, config_path: Path | None) -> Itera
                 if message.error() or message.partition() not in remaining:
                     continue
                 source = source_message(message)
-                if message.offset() + 1 >= ends[message.partition()]:
-                    remaining.discard(message.partition())
+                if source.offset + 1 >= ends[source.partition]:
+                    remaining.discard(source.partition)
                 if source.value is None:
                     continue
                 for record in parse(source.value).records:

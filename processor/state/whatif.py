@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -126,7 +126,9 @@ class RuleDiff:
         return "\n".join(lines)
 
 
-def _table(header: list[str], rows: list[tuple[str, ...]], markdown: bool, title: str) -> list[str]:
+def _table(
+    header: list[str], rows: Sequence[tuple[str, ...]], markdown: bool, title: str
+) -> list[str]:
     if not rows:
         return [f"{title}: none", ""]
     widths = [max(len(h), *(len(r[i][:70]) for r in rows)) for i, h in enumerate(header)]

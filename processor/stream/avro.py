@@ -14,6 +14,7 @@ from typing import Any
 
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
 
 from processor.paths import schemas_dir
 
@@ -69,3 +70,19 @@ def serializer(
 def deserializer(client: SchemaRegistryClient) -> AvroDeserializer:
     """A reader that knows nothing but the registry: the writer schema comes by id."""
     return AvroDeserializer(client)
+
+
+def encode(serializer: AvroSerializer, record: dict[str, Any], topic: str) -> bytes:
+    """``record`` in the Confluent wire format for ``topic``'s values."""
+    data = serializer(record, SerializationContext(topic, MessageField.VALUE))
+    if data is None:
+        raise ValueError(f"nothing serialised for {topic}")
+    return bytes(data)
+
+
+def decode(deserializer: AvroDeserializer, value: bytes, topic: str) -> dict[str, Any]:
+    """A Confluent wire-format value of ``topic`` as a dict (its writer schema by id)."""
+    record = deserializer(value, SerializationContext(topic, MessageField.VALUE))
+    if not isinstance(record, dict):
+        raise ValueError(f"{topic}: expected an Avro record, got {type(record).__name__}")
+    return record

@@ -6,8 +6,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from confluent_kafka.serialization import MessageField, SerializationContext
-
 from processor.config import ProcessorSettings
 from processor.intake import IntakeOptions
 from processor.ops import metrics
@@ -29,13 +27,13 @@ def build_processor(settings: ProcessorSettings, engine: Any) -> QualifyProcesso
     envelope_deserializer = avro.deserializer(client)
 
     def serialize_failure(event: dict[str, Any], topic: str) -> bytes:
-        return failure_serializer(event, SerializationContext(topic, MessageField.VALUE))
+        return avro.encode(failure_serializer, event, topic)
 
     def serialize_dead_letter(letter: dict[str, Any], topic: str) -> bytes:
-        return dead_letter_serializer(letter, SerializationContext(topic, MessageField.VALUE))
+        return avro.encode(dead_letter_serializer, letter, topic)
 
     def decode_envelope(value: bytes, topic: str) -> dict[str, Any] | None:
-        return envelope_deserializer(value, SerializationContext(topic, MessageField.VALUE))
+        return avro.decode(envelope_deserializer, value, topic)
 
     return QualifyProcessor(
         topics=settings.topics,

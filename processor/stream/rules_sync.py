@@ -212,7 +212,7 @@ class RulesFollower:
                     continue
                 with self._lock:
                     self.view.take(message.key(), message.value())
-                if message.offset() + 1 >= end:
+                if (message.offset() or 0) + 1 >= end:
                     self._caught_up.set()
         except KafkaException as error:
             log.error("rules follower stopped: %s", error)

@@ -20,16 +20,17 @@ live run or on the highest event time seen (``state.clock: event``) in a replay.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.serialization import MessageField, SerializationContext
 
 from processor.config import ProcessorSettings, StateClock
 from processor.ops import metrics
@@ -79,13 +80,28 @@ def read_changelog(
         while time.monotonic() < deadline:
             batch = consumer.consume(10_000, timeout=0.5)
             for message in batch:
-                if message.error() is None and message.key() is not None:
-                    records.append((message.key(), message.value()))
+                key = message.key()
+                if message.error() is None and key is not None:
+                    records.append((key, message.value()))
             if consumer.position([tp])[0].offset >= high:
                 return records
         raise TimeoutError(f"restoring {topic}[{partition}] did not reach offset {high}")
     finally:
         consumer.close()
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _locked(method: F) -> F:
+    """Run ``method`` under the task's lock (the loop thread and HTTP lookups share it)."""
+
+    @functools.wraps(method)
+    def wrapper(self: StateTask, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            return method(self, *args, **kwargs)
+
+    return cast(F, wrapper)
 
 
 class StateTask(StreamTask):
@@ -111,9 +127,12 @@ class StateTask(StreamTask):
         self.routes: dict[int, dict[str, mx_policy.RouteState]] = {}
         self.pending_routes: dict[int, dict[str, mx_policy.RouteState]] = {}
         self.event_clock: dict[Partition, datetime] = {}
+        # The HTTP lookups run on other threads; stores are single-threaded objects.
+        self.lock = threading.RLock()
 
     # -- assignment and restore --------------------------------------------------------
 
+    @_locked
     def on_assigned(self, partitions: list[Partition]) -> None:
         for topic, partition in partitions:
             started = time.monotonic()
@@ -162,6 +181,7 @@ class StateTask(StreamTask):
         self.pending_routes[partition] = {}
         return len(records)
 
+    @_locked
     def on_revoked(self, partitions: list[Partition]) -> None:
         for topic, partition in partitions:
             if topic == self.topics.failures and partition in self.stores:
@@ -173,6 +193,7 @@ class StateTask(StreamTask):
 
     # -- transactions ------------------------------------------------------------------
 
+    @_locked
     def on_committed(self) -> None:
         for store in self.stores.values():
             store.flush()
@@ -180,6 +201,7 @@ class StateTask(StreamTask):
             self.routes.setdefault(partition, {}).update(pending)
             pending.clear()
 
+    @_locked
     def on_aborted(self) -> None:
         for store in self.stores.values():
             store.discard()
@@ -188,6 +210,7 @@ class StateTask(StreamTask):
 
     # -- processing --------------------------------------------------------------------
 
+    @_locked
     def process(self, message: SourceMessage) -> list[Output]:
         if message.value is None:
             return []
@@ -283,6 +306,7 @@ class StateTask(StreamTask):
             return self.event_clock.get(tp)
         return self.wall_clock()
 
+    @_locked
     def punctuate(self) -> list[Output]:
         outputs: list[Output] = []
         for partition, store in self.stores.items():
@@ -298,13 +322,13 @@ class StateTask(StreamTask):
             if now is None:
                 continue
             for key in list(self.routes[partition]):
-                state = self._route_state(partition, key)
-                if state is None or not self.mx_rules.has_rule(state.rule_id):
+                route = self._route_state(partition, key)
+                if route is None or not self.mx_rules.has_rule(route.rule_id):
                     continue
-                due = mx_policy.next_due(state, self.mx_rules)
+                due = mx_policy.next_due(route, self.mx_rules)
                 if due is None or due > now:
                     continue
-                advanced, changes = mx_policy.advance(state, now, self.mx_rules)
+                advanced, changes = mx_policy.advance(route, now, self.mx_rules)
                 if changes:
                     outputs.extend(self._publish_route(partition, key, advanced, changes))
         self._report_store_size()
@@ -315,6 +339,7 @@ class StateTask(StreamTask):
 
     # -- lookups (HTTP) ----------------------------------------------------------------
 
+    @_locked
     def quarantine_lookup(self, address: str) -> dict[str, Any] | None:
         wanted = address.strip().lower()
         for store in list(self.stores.values()):
@@ -323,6 +348,7 @@ class StateTask(StreamTask):
                 return json.loads(json.dumps(q.to_avro_record(state), default=_iso))
         return None
 
+    @_locked
     def route_lookup(self, key: str) -> dict[str, Any] | None:
         for partition in list(self.routes):
             state = self._route_state(partition, key)
@@ -344,10 +370,10 @@ def serializers(settings: ProcessorSettings) -> tuple[Serialize, Decode]:
     decoder = avro.deserializer(client)
 
     def serialize(record: dict[str, Any], topic: str) -> bytes:
-        return by_topic[topic](record, SerializationContext(topic, MessageField.VALUE))
+        return avro.encode(by_topic[topic], record, topic)
 
     def decode(value: bytes, topic: str) -> dict[str, Any]:
-        return decoder(value, SerializationContext(topic, MessageField.VALUE))
+        return avro.decode(decoder, value, topic)
 
     return serialize, decode
 

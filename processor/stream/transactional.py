@@ -86,7 +86,7 @@ def source_message(message: Message) -> SourceMessage:
         offset=message.offset() or 0,
         value=message.value(),
         key=message.key(),
-        headers=list(message.headers() or []),
+        headers=_headers(message),
         timestamp_ms=timestamp,
     )
 
@@ -319,16 +319,17 @@ class TransactionalLoop:
     def _produce(self, output: Output) -> None:
         while True:
             try:
+                headers: list[tuple[str, str | bytes | None]] = list(output.headers)
                 if output.partition is None:
                     self.producer.produce(
-                        output.topic, key=output.key, value=output.value, headers=output.headers
+                        output.topic, key=output.key, value=output.value, headers=headers
                     )
                 else:
                     self.producer.produce(
                         output.topic,
                         key=output.key,
                         value=output.value,
-                        headers=output.headers,
+                        headers=headers,
                         partition=output.partition,
                     )
                 return
@@ -483,6 +484,12 @@ class TransactionalLoop:
                 lag = p_stats.get("consumer_lag", -1)
                 if partition != "-1" and lag is not None and lag >= 0:
                     metrics.consumer_lag.labels(topic, partition).set(lag)
+
+
+def _headers(message: Message) -> list[tuple[str, bytes | None]]:
+    raw = message.headers() or []
+    pairs = raw.items() if isinstance(raw, dict) else raw
+    return [(k, v.encode() if isinstance(v, str) else v) for k, v in pairs]
 
 
 class _AbortBatch(Exception):
