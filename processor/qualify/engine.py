@@ -42,7 +42,7 @@ import regex
 
 from processor.intake.record import BounceRecord, RecordKind
 from processor.qualify import codes
-from processor.qualify.loader import LoadedRule, RuleSet, load_ruleset
+from processor.qualify.loader import LoadedRule, RuleSet, RuleSetError, load_ruleset
 from processor.qualify.model import RuleField, Scope
 from processor.qualify.patterns import (
     PREFIX_LEN,
@@ -342,11 +342,17 @@ class Engine:
             scope = None if rule.scope.specificity == 0 else _ScopeMatcher(rule.scope)
             result = self._rule_result(lr, transient=False)
             transient_result = self._rule_result(lr, transient=True)
+            try:
+                compiled_pattern = compile_pattern(rule.pattern)
+            except regex.error as exc:
+                raise RuleSetError(
+                    [f"{lr.source}: rule {rule.id!r}: invalid regular expression: {exc}"]
+                ) from exc
             self.rules.append(
                 CompiledRule(
                     position=pos,
                     loaded=lr,
-                    pattern=compile_pattern(rule.pattern),
+                    pattern=compiled_pattern,
                     scope=scope,
                     result=result,
                     transient_result=transient_result,

@@ -165,3 +165,11 @@ def test_env_rules_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     d = write_rules(tmp_path, [rule("envrule", r"\bblah\b", examples=["blah"])])
     monkeypatch.setenv("BOUNCE_RULES_DIR", str(d))
     assert load_engine().qualify(smtp("blah")).rule_id == "envrule"
+
+
+def test_invalid_regex_is_a_rule_set_error(tmp_path: Path) -> None:
+    from processor.qualify import RuleSetError
+
+    d = write_rules(tmp_path, [rule("broken", r"user (unknown", examples=["x"])])
+    with pytest.raises(RuleSetError, match="broken"):
+        load_engine(d)
