@@ -50,6 +50,7 @@ from processor.qualify.patterns import (
     KeyKind,
     KeyOption,
     choose_option,
+    needs_non_ascii,
     prefilter_options,
     required_word_sets,
     split_alternatives,
@@ -117,6 +118,7 @@ class _FieldIndex:
         "always",
         "exact",
         "exact_keys",
+        "non_ascii",
         "prefix",
         "prefix_keys",
         "subs",
@@ -130,13 +132,14 @@ class _FieldIndex:
         self.suffix: dict[bytes, list[int]] = {}
         self.subs: dict[bytes, list[int]] = {}
         self.always: list[int] = []
+        self.non_ascii: list[int] = []  # localized phrases: only tried on non-ASCII text
         self.exact_keys: frozenset[bytes] = frozenset()
         self.prefix_keys: frozenset[bytes] = frozenset()
         self.suffix_keys: frozenset[bytes] = frozenset()
 
-    def add(self, pos: int, option: KeyOption | None) -> None:
+    def add(self, pos: int, option: KeyOption | None, *, non_ascii: bool = False) -> None:
         if option is None:
-            self.always.append(pos)
+            (self.non_ascii if non_ascii else self.always).append(pos)
             return
         for key in option:
             text = key.text.encode("ascii")
@@ -175,6 +178,8 @@ class _FieldIndex:
                     out.extend(positions)
         if self.always:
             out.extend(self.always)
+        if self.non_ascii and not text.isascii():
+            out.extend(self.non_ascii)
         return toks
 
 
@@ -193,20 +198,41 @@ def _host(value: str | None) -> str:
     return v.split()[0].strip("[]<>.").lower() if v else ""
 
 
+def record_status(record: BounceRecord) -> str | None:
+    """The record's enhanced status code, normalised; the one written in the diagnostic
+    when the record has none or only the vague X.0.0."""
+    status = codes.normalize_status(record.status)
+    if status is None or status.endswith(".0.0"):
+        status = codes.status_from_text(record.diagnostic) or status
+    return status
+
+
 class _ScopeMatcher:
     """Compiled :class:`Scope`: all set dimensions must match."""
 
-    __slots__ = ("domains", "kinds", "mx", "reporting")
+    __slots__ = ("commands", "domains", "kinds", "mx", "no_status", "reporting", "statuses")
 
     def __init__(self, scope: Scope) -> None:
         self.domains = _glob_re(scope.recipient_domains)
         self.mx = _glob_re(scope.mx)
         self.reporting = _glob_re(scope.reporting_mta)
         self.kinds = frozenset(scope.kinds)
+        self.commands = frozenset(scope.smtp_commands)
+        self.statuses = _glob_re(g for g in scope.statuses if g != "none")
+        self.no_status = "none" in scope.statuses
 
     def __call__(self, record: BounceRecord) -> bool:
         if self.kinds and record.kind.value not in self.kinds:
             return False
+        if self.commands and ((record.smtp_command or "").upper() or "none") not in self.commands:
+            return False
+        if self.statuses is not None or self.no_status:
+            status = record_status(record)
+            if status is None:
+                if not self.no_status:
+                    return False
+            elif self.statuses is None or not self.statuses.match(status):
+                return False
         if self.domains is not None:
             domain = (record.recipient or "").rpartition("@")[2].strip(">").lower()
             if not domain or not self.domains.match(domain):
@@ -386,7 +412,11 @@ class Engine:
             frequency.update({k for opt in opts for k in opt})
         for mi, (matcher, opts) in enumerate(zip(self._matchers, options, strict=True)):
             index = indexes.setdefault(matcher.rule.field, _FieldIndex())
-            index.add(mi, choose_option(opts, frequency))
+            index.add(
+                mi,
+                choose_option(opts, frequency),
+                non_ascii=needs_non_ascii(matcher.pattern.pattern),
+            )
         for index in indexes.values():
             index.freeze()
         # (field, index) pairs in a fixed order; ARF records only use feedback_type
@@ -447,10 +477,7 @@ class Engine:
     # ------------------------------------------------------------------ fields
 
     def _status(self, record: BounceRecord) -> str | None:
-        status = codes.normalize_status(record.status)
-        if status is None or status.endswith(".0.0"):
-            status = codes.status_from_text(record.diagnostic) or status
-        return status
+        return record_status(record)
 
     def _reply(self, record: BounceRecord) -> int | None:
         if record.smtp_code is not None:

@@ -14,6 +14,7 @@ These models only describe and validate the YAML; compiling and matching live in
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Literal
 
@@ -22,6 +23,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from processor.qualify.result import FailureType, Reason
 
 SEMVER = r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$"
+# glob on an enhanced status code: "5.1.1", "5.1.*", "4.*", "5.[27].*"
+STATUS_GLOB = r"^[245*?\[][0-9.*?\[\]!-]{0,15}$"
+
+# the SMTP step a failure answered (BounceRecord.smtp_command), or "none" when the bounce
+# does not say
+SmtpCommand = Literal["CONN", "HELO", "EHLO", "MAIL", "RCPT", "DATA", "none"]
 
 
 class RuleField(StrEnum):
@@ -47,11 +54,41 @@ class Scope(BaseModel):
     reporting_mta: tuple[str, ...] = ()  # matched against the reporting MTA host
     # record kinds: "dsn" (asynchronous bounce, after retries) or "smtp" (synchronous)
     kinds: tuple[Literal["dsn", "smtp", "arf"], ...] = ()
+    # the SMTP command the remote server refused (CONN, HELO, EHLO, MAIL, RCPT, DATA), or
+    # "none" for a bounce that does not say: "user unknown" answered to DATA is a content
+    # filter speaking, not a missing mailbox
+    smtp_commands: tuple[SmtpCommand, ...] = ()
+    # globs on the enhanced status code (the record's, or the one in the diagnostic when
+    # the record's is missing or X.0.0), e.g. ["5.1.*"]; "none" matches a record that
+    # has no status code at all
+    statuses: tuple[str, ...] = ()
+
+    @field_validator("smtp_commands", mode="before")
+    @classmethod
+    def _upper_commands(cls, v: object) -> object:
+        if isinstance(v, list | tuple):
+            return tuple(c if not isinstance(c, str) or c == "none" else c.upper() for c in v)
+        return v
+
+    @field_validator("statuses")
+    @classmethod
+    def _status_globs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for glob in v:
+            if glob != "none" and not re.match(STATUS_GLOB, glob):
+                raise ValueError(f"not a status glob (e.g. '5.1.*'): {glob!r}")
+        return v
 
     @property
     def specificity(self) -> int:
         """How many scope dimensions are set: more specific rules are tried first."""
-        dims = (self.recipient_domains, self.mx, self.reporting_mta, self.kinds)
+        dims = (
+            self.recipient_domains,
+            self.mx,
+            self.reporting_mta,
+            self.kinds,
+            self.smtp_commands,
+            self.statuses,
+        )
         return sum(1 for v in dims if v)
 
     def covers(self, other: Scope) -> bool:

@@ -750,3 +750,45 @@ def required_word_sets(pattern: str) -> tuple[frozenset[str], ...]:
         for opt in prefilter_options(pattern)
         if opt and all(k.kind == KeyKind.EXACT for k in opt)
     )
+
+
+# --------------------------------------------------------------------------- non-ASCII
+
+
+def _non_ascii_char(code: int) -> bool:
+    """A character that cannot match ASCII text, even case-insensitively (U+017F long s
+    matches "s", U+212A Kelvin sign matches "k")."""
+    ch = chr(code)
+    return not (ch.isascii() or ch.lower().isascii() or ch.upper().isascii())
+
+
+def _item_needs_non_ascii(op: Any, av: Any) -> bool:
+    if op == C.LITERAL:
+        return _non_ascii_char(av)
+    if op == C.IN:
+        return bool(av) and all(
+            (iop == C.LITERAL and _non_ascii_char(iav))
+            or (iop == C.RANGE and 0x24F < iav[0] <= iav[1] and not iav[0] <= 0x212A <= iav[1])
+            for iop, iav in av
+        )
+    if op == C.SUBPATTERN or op == getattr(C, "ATOMIC_GROUP", None):
+        return _seq_needs_non_ascii(av[-1])
+    if op == C.BRANCH:
+        return all(_seq_needs_non_ascii(branch) for branch in av[1])
+    if op in _REPEATS:
+        low, _high, sub = av
+        return bool(low >= 1) and _seq_needs_non_ascii(sub)
+    return False
+
+
+def _seq_needs_non_ascii(seq: Any) -> bool:
+    return any(_item_needs_non_ascii(op, av) for op, av in seq)
+
+
+def needs_non_ascii(pattern: str) -> bool:
+    """True when every match of ``pattern`` contains a non-ASCII character (a localized
+    phrase): such a pattern can be skipped on pure-ASCII text."""
+    try:
+        return _seq_needs_non_ascii(parse(pattern))
+    except PatternSyntaxError:
+        return False

@@ -173,3 +173,67 @@ def test_invalid_regex_is_a_rule_set_error(tmp_path: Path) -> None:
     d = write_rules(tmp_path, [rule("broken", r"user (unknown", examples=["x"])])
     with pytest.raises(RuleSetError, match="broken"):
         load_engine(d)
+
+
+def test_smtp_command_and_status_scope(tmp_path: Path) -> None:
+    d = write_rules(
+        tmp_path,
+        [
+            rule("plain", r"\buser\sunknown\b", examples=["user unknown"]),
+            rule(
+                "after-data",
+                r"\buser\sunknown\b",
+                "filtered",
+                scope={"smtp_commands": ["data"], "statuses": ["none", "?.[02-9].*"]},
+                examples=["user unknown"],
+            ),
+            rule(
+                "unsaid",
+                r"\bgo\saway\b",
+                "rejected",
+                scope={"smtp_commands": ["none"]},
+                examples=["go away"],
+            ),
+        ],
+    )
+    e = load_engine(d)
+    assert e.qualify(smtp("550 user unknown", smtp_command="RCPT")).rule_id == "plain"
+    assert e.qualify(smtp("550 user unknown")).rule_id == "plain"
+    assert e.qualify(smtp("550 user unknown", smtp_command="DATA")).rule_id == "after-data"
+    # no status at all matches "none"; the status in the diagnostic counts
+    assert e.qualify(smtp("550 5.7.1 user unknown", smtp_command="DATA")).detail == "filtered"
+    assert e.qualify(smtp("550 5.1.1 user unknown", smtp_command="DATA")).rule_id == "plain"
+    rec = smtp("550 user unknown", smtp_command="DATA", status="5.1.1")
+    assert e.qualify(rec).rule_id == "plain"
+    assert e.qualify(smtp("550 go away")).rule_id == "unsaid"
+    assert e.qualify(smtp("550 go away", smtp_command="MAIL")).rule_id == "reply:5xx"
+
+
+def test_bad_status_glob_is_a_schema_error(tmp_path: Path) -> None:
+    from processor.qualify.loader import RuleSetError
+
+    d = write_rules(
+        tmp_path, [rule("x", r"\bblah\b", scope={"statuses": ["user"]}, examples=["blah"])]
+    )
+    with pytest.raises(RuleSetError, match="status glob"):
+        load_engine(d)
+
+
+def test_default_rules_filtered_by_command(engine: Engine) -> None:
+    rcpt = smtp("550 Unknown user a@example.jp", smtp_command="RCPT")
+    data = smtp("550 Unknown user a@example.jp", smtp_command="DATA")
+    assert engine.qualify(rcpt).detail == "userunknown"
+    assert engine.qualify(data).detail == "filtered"
+    q = engine.qualify(smtp("550 5.1.7 No such domain example.com", smtp_command="MAIL"))
+    assert q.detail == "rejected"
+
+
+def test_localized_rules_only_tried_on_non_ascii_text(engine: Engine) -> None:
+    assert engine.qualify(smtp("550 Benutzer unbekannt")).detail == "userunknown"
+    assert engine.qualify(smtp("550 ユーザーが存在しません")).detail == "userunknown"
+    assert engine.qualify(smtp("552 Почтовый ящик переполнен")).detail == "mailboxfull"
+    from processor.qualify.patterns import needs_non_ascii
+
+    assert needs_non_ascii("(?:почтовый\\s)?ящик")
+    assert not needs_non_ascii("\\bfoo\\b|ящик")
+    assert not needs_non_ascii("ſ")  # matches "s" case-insensitively

@@ -64,12 +64,15 @@ def test_key_kinds() -> None:
 @settings(max_examples=300, deadline=None)
 @given(TEXT)
 def test_prefilter_is_complete(engine: Engine, text: str) -> None:
-    decided = engine.qualify(smtp(text))
+    record = smtp(text)
+    decided = engine.qualify(record)
     first = next(
         (
             r
             for r in engine.rules
-            if r.field.value == "diagnostic" and compile_pattern(r.loaded.rule.pattern).search(text)
+            if r.field.value == "diagnostic"
+            and (r.scope is None or r.scope(record))
+            and compile_pattern(r.loaded.rule.pattern).search(text)
         ),
         None,
     )
