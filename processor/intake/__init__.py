@@ -16,7 +16,7 @@ from typing import Any
 from processor.intake import arf, autoreply, rfc3464, smtp_record
 from processor.intake.dialects import DIALECTS, FALLBACK
 from processor.intake.dialects.common import reason_lines, reason_text, recipient_blocks
-from processor.intake.mime import read_message
+from processor.intake.mime import content_type_of, raw_payload, read_message
 from processor.intake.record import BounceRecord, ParseError, ParseResult, RecordKind
 from processor.intake.smtp_record import parse_smtp_record
 from processor.intake.text import (
@@ -71,7 +71,7 @@ def parse_message(data: bytes, *, options: IntakeOptions | None = None) -> Parse
     """Read one RFC 5322 message (a bounce, a feedback report or an auto-reply)."""
     message = read_message(data)
     view = MessageView(message, options or _DEFAULT_OPTIONS)
-    if not message.keys() and not message.get_payload():
+    if not message.keys() and not raw_payload(message):
         return _error("not_an_email", "no headers and no body")
     records = read_view(view)
     if records:
@@ -90,7 +90,7 @@ def read_view(view: MessageView, depth: int = 0) -> list[BounceRecord]:
         if records:
             return _enrich_from_body(view, records)
     inner = view.original
-    if inner is not None and inner.get_content_type() == "multipart/report" and depth < 3:
+    if inner is not None and content_type_of(inner) == "multipart/report" and depth < 3:
         # a gateway that wraps the real delivery report as an attachment
         records = read_view(MessageView(inner, view.options), depth=depth + 1)
         if records:

@@ -46,10 +46,10 @@ def expand(message: Message, depth: int = 0) -> None:
     """Split the multipart bodies of ``message`` (parsed headers-only) into parts."""
     if depth > MAX_DEPTH:
         return
-    payload = message.get_payload()
+    payload = raw_payload(message)
     if not isinstance(payload, str):
         return
-    content_type = message.get_content_type()
+    content_type = content_type_of(message)
     if content_type.startswith("multipart/"):
         parts = _split(message, payload)
         if parts is not None:
@@ -58,20 +58,21 @@ def expand(message: Message, depth: int = 0) -> None:
                 if isinstance(part, Message):
                     expand(part, depth + 1)
     elif content_type in {"message/rfc822", "message/global"} and payload.strip():
-        if message.get("Content-Transfer-Encoding", "").lower() in {"base64", "quoted-printable"}:
+        encoding = first_header(message, "content-transfer-encoding") or ""
+        if encoding.strip().lower() in {"base64", "quoted-printable"}:
             raw = message.get_payload(decode=True)
             text = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else payload
         else:
             text = payload
         inner = parse_headers_then_body(text.lstrip("\n"))
         message.set_payload([inner])
-        if inner.get_content_type() in _EXPANDED_ORIGINALS:
+        if content_type_of(inner) in _EXPANDED_ORIGINALS:
             expand(inner, depth + 1)
 
 
 def _split(message: Message, body: str) -> list[Message | str] | None:
     """The parts of a multipart body, at the declared delimiter or the one actually used."""
-    declared = message.get_boundary()
+    declared = boundary_of(message)
     boundary = declared if declared and f"--{declared}" in body else _used_boundary(body)
     if boundary is None:
         return None
@@ -80,6 +81,7 @@ def _split(message: Message, body: str) -> list[Message | str] | None:
         content_type = re.sub(r"(?is);?\s*boundary\s*=\s*(\"[^\"]*\"|[^;\s]*)", "", content_type)
         del message["Content-Type"]
         message["Content-Type"] = f'{content_type}; boundary="{boundary}"'
+        message.__dict__.pop(_TYPE_CACHE, None)
     parts: list[Message | str] = []
     start: int | None = None
     for line_start, line_end, closing in _delimiters(body, boundary):
@@ -166,6 +168,86 @@ def _fast_headers(block: str) -> Message | None:
 
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
 
+# -- cheap readers of what the stdlib re-reads on every call ---------------------------
+#
+# ``Message.get`` lower-cases every header name up to the one asked for, and
+# ``get_payload()`` looks up Content-Transfer-Encoding and scans the whole payload for
+# 8-bit bytes on each call; ``get_boundary`` runs the full RFC 2231 parameter parser.
+# Intake asks these questions of every part several times, so the answers below are
+# read directly (with the stdlib's result wherever a value is unusual).
+
+_TYPE_CACHE = "_intake_content_type"
+
+
+def raw_payload(part: Message) -> list[Message] | str | None:
+    """The payload as stored: a list of parts, or the body text (8-bit bytes kept as
+    surrogate escapes).
+
+    Unlike ``get_payload()``, 8-bit text is not re-decoded with the container's charset
+    (for a multipart, ASCII with replacement characters, which destroyed the UTF-8 of
+    its parts); :func:`processor.intake.text.part_text` decodes each leaf in its own.
+    """
+    payload: list[Message] | str | None = getattr(part, "_payload", None)
+    return payload
+
+
+def first_header(part: Message, name: str) -> str | None:
+    """The first raw value of header ``name`` (given lower-case) as ``str``, or None."""
+    size = len(name)
+    for key, value in part.raw_items():
+        if len(key) == size and key.lower() == name:
+            return value if isinstance(value, str) else str(value)
+    return None
+
+
+def content_type_of(part: Message) -> str:
+    """:meth:`Message.get_content_type`, computed once per part."""
+    cached: str | None = part.__dict__.get(_TYPE_CACHE)
+    if cached is not None:
+        return cached
+    value = first_header(part, "content-type")
+    if value is None:
+        found = part.get_default_type()
+    elif value.isascii():
+        found = value.partition(";")[0].strip().lower()
+        if found.count("/") != 1:
+            found = "text/plain"  # RFC 2045 §5.2, as the stdlib does
+    else:  # 8-bit bytes: the stdlib's sanitising applies
+        found = part.get_content_type()
+    part.__dict__[_TYPE_CACHE] = found
+    return found
+
+
+_BOUNDARY = re.compile(
+    r';[ \t\n]*boundary[ \t\n]*=[ \t\n]*(?:"([^"\\\n]*)"|([^";\s]+))[ \t\n]*(?:;|$)', re.IGNORECASE
+)
+
+
+def boundary_of(part: Message) -> str | None:
+    """:meth:`Message.get_boundary` without the full parameter parser for plain values.
+
+    A ``boundary=value`` or ``boundary="value"`` parameter outside any other quoted
+    value is read directly; anything else (RFC 2231 ``boundary*``, escapes, angle
+    brackets, 8-bit bytes) goes to the stdlib.
+    """
+    value = first_header(part, "content-type")
+    if value is None:
+        return None
+    match = _BOUNDARY.search(value)
+    if (
+        match is None
+        or not value.isascii()
+        or "*" in value
+        or "\\" in value
+        or value.count('"', 0, match.start()) % 2
+        or value.lower().count("boundary") != 1
+    ):
+        return part.get_boundary()
+    found = match.group(1) if match.group(1) is not None else match.group(2)
+    if found.startswith("<") and found.endswith(">"):
+        return part.get_boundary()
+    return found.rstrip()
+
 
 def content_charset(part: Message) -> str | None:
     """The ``charset`` parameter of a part's Content-Type, lower-cased, or None.
@@ -173,7 +255,7 @@ def content_charset(part: Message) -> str | None:
     The same answer as :meth:`Message.get_content_charset` for the values seen in mail,
     without parsing every parameter.
     """
-    content_type = part.get("Content-Type")
+    content_type = first_header(part, "content-type")
     if content_type is None:
         return None
     match = _CHARSET.search(str(content_type))

@@ -14,7 +14,7 @@ from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.utils import parsedate_to_datetime
 
-from processor.intake.mime import content_charset
+from processor.intake.mime import content_charset, content_type_of, raw_payload
 
 # -- addresses -------------------------------------------------------------------------
 
@@ -300,9 +300,9 @@ def part_text(part: Message) -> str:
     if isinstance(payload, bytes):
         text = decode_bytes(payload, content_charset(part))
     else:
-        raw = part.get_payload()
+        raw = raw_payload(part)
         text = raw if isinstance(raw, str) else ""
-    if part.get_content_subtype() == "html":
+    if content_type_of(part) == "text/html":
         text = html_to_text(text)
     return text.replace("\r\n", "\n").replace("\r", "\n")
 

@@ -17,7 +17,12 @@ from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from processor.intake.mime import content_charset, parse_headers_then_body
+from processor.intake.mime import (
+    content_charset,
+    content_type_of,
+    parse_headers_then_body,
+    raw_payload,
+)
 from processor.intake.record import BounceRecord, RecordKind
 from processor.intake.text import (
     best_status,
@@ -162,7 +167,7 @@ class MessageView:
 
     @cached_property
     def content_type(self) -> str:
-        return self.message.get_content_type()
+        return content_type_of(self.message)
 
     # -- parts ---------------------------------------------------------------------------
 
@@ -244,7 +249,7 @@ class MessageView:
         for leaf in self._leaves:
             part, maintype, subtype = leaf.part, leaf.maintype, leaf.subtype
             if maintype == "message" and subtype in {"rfc822", "global", "partial"}:
-                payload = part.get_payload()
+                payload = raw_payload(part)
                 if isinstance(payload, list) and payload and isinstance(payload[0], Message):
                     return payload[0]
                 if isinstance(payload, str) and payload.strip():
@@ -389,7 +394,7 @@ def report_part_text(part: Message) -> str:
     The stdlib stores ``message/*`` report parts as a list of header blocks; they are
     turned back into text so that one field reader serves all shapes.
     """
-    payload = part.get_payload()
+    payload = raw_payload(part)
     if isinstance(payload, list):
         blocks = []
         for block in payload:
@@ -419,14 +424,14 @@ class _Leaf(NamedTuple):
 
     @classmethod
     def of(cls, part: Message) -> _Leaf:
-        maintype, _, subtype = part.get_content_type().partition("/")
+        maintype, _, subtype = content_type_of(part).partition("/")
         return cls(part, maintype, subtype)
 
 
 def _collect_leaves(message: Message, leaves: list[_Leaf], depth: int = 0) -> None:
     """Append the leaf parts of ``message``; attached messages are leaves themselves."""
     leaf = _Leaf.of(message)
-    payload = message.get_payload()
+    payload = raw_payload(message)
     if leaf.maintype == "message" or not isinstance(payload, list) or depth > 20:
         leaves.append(leaf)  # message/rfc822, message/delivery-status: a leaf for us
         return
