@@ -60,7 +60,7 @@ def test(rules_dir: Path | None) -> None:
         scope = r.scope
         if r.field.value != "diagnostic" or scope.recipient_domains or scope.mx:
             continue
-        if scope.reporting_mta or scope.smtp_commands or scope.statuses:
+        if scope.reporting_mta or scope.smtp_commands or scope.statuses or scope.diagnostic_types:
             continue  # the example alone does not carry that context
         kind = RecordKind(scope.kinds[0]) if scope.kinds else RecordKind.SMTP
         for ex in r.examples:

@@ -210,7 +210,16 @@ def record_status(record: BounceRecord) -> str | None:
 class _ScopeMatcher:
     """Compiled :class:`Scope`: all set dimensions must match."""
 
-    __slots__ = ("commands", "domains", "kinds", "mx", "no_status", "reporting", "statuses")
+    __slots__ = (
+        "commands",
+        "diagnostic_types",
+        "domains",
+        "kinds",
+        "mx",
+        "no_status",
+        "reporting",
+        "statuses",
+    )
 
     def __init__(self, scope: Scope) -> None:
         self.domains = _glob_re(scope.recipient_domains)
@@ -218,6 +227,7 @@ class _ScopeMatcher:
         self.reporting = _glob_re(scope.reporting_mta)
         self.kinds = frozenset(scope.kinds)
         self.commands = frozenset(scope.smtp_commands)
+        self.diagnostic_types = frozenset(scope.diagnostic_types)
         self.statuses = _glob_re(g for g in scope.statuses if g != "none")
         self.no_status = "none" in scope.statuses
 
@@ -225,6 +235,11 @@ class _ScopeMatcher:
         if self.kinds and record.kind.value not in self.kinds:
             return False
         if self.commands and ((record.smtp_command or "").upper() or "none") not in self.commands:
+            return False
+        if (
+            self.diagnostic_types
+            and (record.diagnostic_type or "").strip().lower() not in self.diagnostic_types
+        ):
             return False
         if self.statuses is not None or self.no_status:
             status = record_status(record)

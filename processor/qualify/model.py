@@ -62,6 +62,16 @@ class Scope(BaseModel):
     # the record's is missing or X.0.0), e.g. ["5.1.*"]; "none" matches a record that
     # has no status code at all
     statuses: tuple[str, ...] = ()
+    # the Diagnostic-Code type of an RFC 3464 report: "smtp" (a remote server's reply) or
+    # "x-unix" (a local delivery program: pipe, procmail, maildrop), case-insensitive
+    diagnostic_types: tuple[str, ...] = ()
+
+    @field_validator("diagnostic_types", mode="before")
+    @classmethod
+    def _lower_types(cls, v: object) -> object:
+        if isinstance(v, list | tuple):
+            return tuple(t.strip().lower() if isinstance(t, str) else t for t in v)
+        return v
 
     @field_validator("smtp_commands", mode="before")
     @classmethod
@@ -88,6 +98,7 @@ class Scope(BaseModel):
             self.kinds,
             self.smtp_commands,
             self.statuses,
+            self.diagnostic_types,
         )
         return sum(1 for v in dims if v)
 

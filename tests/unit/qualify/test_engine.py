@@ -237,3 +237,18 @@ def test_localized_rules_only_tried_on_non_ascii_text(engine: Engine) -> None:
     assert needs_non_ascii("(?:почтовый\\s)?ящик")
     assert not needs_non_ascii("\\bfoo\\b|ящик")
     assert not needs_non_ascii("ſ")  # matches "s" case-insensitively
+
+
+def test_diagnostic_type_scope(engine: Engine) -> None:
+    local = BounceRecord(
+        kind=RecordKind.DSN, diagnostic="temporary failure", diagnostic_type="X-Unix"
+    )
+    assert engine.qualify(local).detail == "mailererror"
+    remote = BounceRecord(
+        kind=RecordKind.DSN, diagnostic="temporary failure", diagnostic_type="smtp"
+    )
+    assert engine.qualify(remote).detail != "mailererror"
+    quota = BounceRecord(
+        kind=RecordKind.DSN, diagnostic="Disk quota exceeded", diagnostic_type="x-unix"
+    )
+    assert engine.qualify(quota).detail == "mailboxfull"
