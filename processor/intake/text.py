@@ -153,14 +153,31 @@ def best_status(field_status: str | None, diagnostic: str | None) -> str | None:
 
 # -- the SMTP command a reply answered ------------------------------------------------
 
-_SMTP_COMMAND = re.compile(
-    r"\bin reply to (?:the )?(?P<a>RCPT TO|MAIL FROM|end of DATA|DATA|HELO|EHLO|message text|"
-    r"BDAT)\b"
-    r"|\b(?:after|during|while sending|in response to) (?:the )?(?P<b>RCPT TO|MAIL FROM|"
-    r"end of data|DATA|initial connection|HELO|EHLO|greeting|message data|BDAT)\b"
-    r"|(?:^|\s)(?:>>>|-->|Sent <<<) (?P<c>RCPT|MAIL|DATA|HELO|EHLO|BDAT)\b"
-    r"|\[(?P<d>RCPT_TO|MAIL_FROM|DATA)\]",
-    re.IGNORECASE | re.MULTILINE,
+# The phrasings that name the SMTP command a reply answered, as (lead-in, what follows
+# it, what must precede it). Lead-ins are found with ``str.find`` in the lower-cased text
+# and the rest is matched at that spot: a case-insensitive regex alternation of all the
+# phrasings, tried at every position, cost more than the rest of a message's parsing.
+_AFTER_REPLY = re.compile(
+    r"(?:the )?(rcpt to|mail from|end of data|data|helo|ehlo|message text|bdat)\b"
+)
+_AFTER_STEP = re.compile(
+    r"(?:the )?(rcpt to|mail from|end of data|data|initial connection|helo|ehlo|greeting|"
+    r"message data|bdat)\b"
+)
+_AFTER_TRANSCRIPT = re.compile(r"(rcpt|mail|data|helo|ehlo|bdat)\b")
+_WORD_START, _LINE_OR_SPACE, _ANYWHERE = 0, 1, 2
+_COMMAND_LEAD_INS: tuple[tuple[str, re.Pattern[str] | None, int], ...] = (
+    ("in reply to ", _AFTER_REPLY, _WORD_START),
+    ("after ", _AFTER_STEP, _WORD_START),
+    ("during ", _AFTER_STEP, _WORD_START),
+    ("while sending ", _AFTER_STEP, _WORD_START),
+    ("in response to ", _AFTER_STEP, _WORD_START),
+    (">>> ", _AFTER_TRANSCRIPT, _LINE_OR_SPACE),
+    ("--> ", _AFTER_TRANSCRIPT, _LINE_OR_SPACE),
+    ("sent <<< ", _AFTER_TRANSCRIPT, _LINE_OR_SPACE),
+    ("[rcpt_to]", None, _ANYWHERE),
+    ("[mail_from]", None, _ANYWHERE),
+    ("[data]", None, _ANYWHERE),
 )
 _COMMAND_NAMES = {
     "rcpt to": "RCPT",
@@ -181,33 +198,33 @@ _COMMAND_NAMES = {
 }
 
 
-_COMMAND_CLUES = (
-    "reply to",
-    "after ",
-    "during ",
-    "while sending",
-    "response to",
-    ">>> ",
-    "--> ",
-    "sent <<< ",
-    "_to]",
-    "_from]",
-    "[data]",
-)
-
-
 def find_smtp_command(text: str | None) -> str | None:
     """The SMTP command a failure answered (``RCPT``, ``DATA``...), the last one named."""
     if not text:
         return None
     lowered = text.lower()
-    if not any(clue in lowered for clue in _COMMAND_CLUES):  # cheap pre-check
-        return None
-    found = None
-    for match in _SMTP_COMMAND.finditer(text):
-        word = next(group for group in match.groups() if group)
-        found = _COMMAND_NAMES.get(word.lower(), found)
+    last_at, found = -1, None
+    for lead_in, rest, before in _COMMAND_LEAD_INS:
+        at = lowered.find(lead_in)
+        while at != -1:
+            if at > last_at and _command_lead_in_starts(lowered, at, before):
+                if rest is None:
+                    last_at, found = at, _COMMAND_NAMES[lead_in[1:-1]]
+                else:
+                    match = rest.match(lowered, at + len(lead_in))
+                    if match is not None:
+                        last_at, found = at, _COMMAND_NAMES[match.group(1)]
+            at = lowered.find(lead_in, at + 1)
     return found
+
+
+def _command_lead_in_starts(text: str, at: int, before: int) -> bool:
+    if at == 0 or before == _ANYWHERE:
+        return True
+    previous = text[at - 1]
+    if before == _WORD_START:
+        return not (previous.isalnum() or previous == "_")
+    return previous.isspace()
 
 
 # -- dates -----------------------------------------------------------------------------

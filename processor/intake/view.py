@@ -69,6 +69,17 @@ _ORIGINAL_MARKER = re.compile(
     r").*$",
     re.IGNORECASE | re.MULTILINE,
 )
+# Every alternative of _ORIGINAL_MARKER contains one of these (lower-case): when none is
+# in the text, the (slow, line-by-line) marker search cannot match and is skipped.
+_ORIGINAL_MARKER_WORDS = (
+    "copy of",
+    "original message",
+    "undelivered message",
+    "returned message",
+    "unsent message",
+    "returned mail follows",
+    "message/rfc822",
+)
 _HEADER_LINE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9\-]*): ", re.MULTILINE)
 
 
@@ -228,6 +239,11 @@ class MessageView:
         """The first 5000 characters of :attr:`body_before_original`, lower-cased."""
         return self.body_before_original[:5000].lower()
 
+    @cached_property
+    def _body_lower(self) -> str:
+        """:attr:`body_before_original`, lower-cased (once, for every recipient's lookup)."""
+        return self.body_before_original.lower()
+
     def says_any(self, phrases: Iterable[str]) -> bool:
         """True when the opening of the body contains one of the (lower-case) ``phrases``.
 
@@ -240,8 +256,17 @@ class MessageView:
     @cached_property
     def body_before_original(self) -> str:
         """:attr:`body_text` cut at the line that introduces a quoted original message."""
-        match = _ORIGINAL_MARKER.search(self.body_text)
+        match = self._original_marker
         return self.body_text[: match.start()] if match else self.body_text
+
+    @cached_property
+    def _original_marker(self) -> re.Match[str] | None:
+        """The line of :attr:`body_text` that introduces a quoted original, if any."""
+        text = self.body_text
+        lowered = text.lower()
+        if not any(word in lowered for word in _ORIGINAL_MARKER_WORDS):
+            return None
+        return _ORIGINAL_MARKER.search(text)
 
     @cached_property
     def original(self) -> Message | None:
@@ -260,7 +285,7 @@ class MessageView:
 
     @cached_property
     def _inline_original(self) -> Message | None:
-        match = _ORIGINAL_MARKER.search(self.body_text)
+        match = self._original_marker
         if match is None:
             return None
         rest = self.body_text[match.end() :]
@@ -360,7 +385,7 @@ class MessageView:
         body = self.body_before_original
         if not recipient or not body:
             return None
-        at = body.lower().find(recipient.lower())
+        at = self._body_lower.find(recipient.lower())
         window = body[at : at + 800] if at != -1 else body[:1500]
         return find_smtp_command(window.split("\n\n\n", 1)[0])
 

@@ -1,0 +1,103 @@
+"""Text helpers: the fast SMTP-command finder agrees with the plain regex definition."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from processor.intake.text import find_smtp_command
+
+# The definition: the last of these phrasings in the text names the command.
+_REFERENCE = re.compile(
+    r"\bin reply to (?:the )?(?P<a>RCPT TO|MAIL FROM|end of DATA|DATA|HELO|EHLO|message text|"
+    r"BDAT)\b"
+    r"|\b(?:after|during|while sending|in response to) (?:the )?(?P<b>RCPT TO|MAIL FROM|"
+    r"end of data|DATA|initial connection|HELO|EHLO|greeting|message data|BDAT)\b"
+    r"|(?:^|\s)(?:>>>|-->|Sent <<<) (?P<c>RCPT|MAIL|DATA|HELO|EHLO|BDAT)\b"
+    r"|\[(?P<d>RCPT_TO|MAIL_FROM|DATA)\]",
+    re.IGNORECASE | re.MULTILINE,
+)
+_NAMES = {
+    "rcpt to": "RCPT",
+    "rcpt_to": "RCPT",
+    "rcpt": "RCPT",
+    "mail from": "MAIL",
+    "mail_from": "MAIL",
+    "mail": "MAIL",
+    "end of data": "DATA",
+    "data": "DATA",
+    "message text": "DATA",
+    "message data": "DATA",
+    "bdat": "DATA",
+    "helo": "HELO",
+    "ehlo": "EHLO",
+    "initial connection": "CONN",
+    "greeting": "CONN",
+}
+
+
+def reference(text: str) -> str | None:
+    found = None
+    for match in _REFERENCE.finditer(text):
+        word = next(group for group in match.groups() if group)
+        found = _NAMES[word.lower()]
+    return found
+
+
+_PIECES = st.sampled_from(
+    [
+        "in reply to ",
+        "In Reply To ",
+        "after ",
+        "AFTER ",
+        "during ",
+        "while sending ",
+        "in response to ",
+        ">>> ",
+        "--> ",
+        "Sent <<< ",
+        "the ",
+        "RCPT TO",
+        "MAIL FROM",
+        "end of DATA",
+        "DATA",
+        "data",
+        "HELO",
+        "EHLO",
+        "message text",
+        "message data",
+        "initial connection",
+        "greeting",
+        "BDAT",
+        "RCPT",
+        "MAIL",
+        "[RCPT_TO]",
+        "[MAIL_FROM]",
+        "[data]",
+        "[",
+        "]",
+        " ",
+        "\n",
+        "x",
+        "_",
+        "550 5.1.1 unknown",
+        "command",
+        ".",
+    ]
+)
+
+
+@given(st.lists(_PIECES, max_size=12).map("".join))
+def test_smtp_command_finder_agrees_with_the_regex_definition(text: str) -> None:
+    assert find_smtp_command(text) == reference(text), text
+
+
+def test_smtp_command_examples() -> None:
+    assert find_smtp_command("550 5.1.1 unknown (in reply to RCPT TO command)") == "RCPT"
+    assert find_smtp_command("<<< 554 rejected\n>>> DATA\n") == "DATA"
+    assert find_smtp_command("refused during the initial connection") == "CONN"
+    assert find_smtp_command("said: 550 after RCPT TO, then in reply to end of DATA") == "DATA"
+    assert find_smtp_command("xin reply to RCPT TO") is None
+    assert find_smtp_command("no command named here") is None
