@@ -132,6 +132,11 @@ def parse_headers_then_body(text: str) -> Message:
     end = text.find("\n\n")
     block = text[: end + 1] if end != -1 else text
     message = _fast_headers(block)
+    if message is None and block.startswith("From "):  # an mbox envelope line, then headers
+        line_end = block.find("\n")
+        message = _fast_headers(block[line_end + 1 :]) if line_end != -1 else None
+        if message is not None:
+            message.set_unixfrom(block[:line_end])
     if message is None:
         message = _TEXT_PARSER.parsestr(block, headersonly=True)
         if message.defects:  # e.g. a body line before the blank line: let the stdlib split
@@ -161,8 +166,9 @@ def _fast_headers(block: str) -> Message | None:
     if _HEADER_BLOCK.fullmatch(block) is None:
         return None
     message = Message()
+    add = message.set_raw
     for name, value in _HEADER_FIELD.findall(block):
-        message.set_raw(name, value.rstrip("\n"))
+        add(name, value)  # the value never ends with a newline: it is not in the match
     return message
 
 
@@ -273,9 +279,13 @@ def _used_boundary(body: str) -> str | None:
     return None
 
 
+_STRAY_PARAMS = re.compile(r"\s*(?:[A-Za-z\-]+=\"[^\"\n]*\";?\s*\n)+")
+
+
 def _drop_stray_params(text: str) -> str:
     """Drop header-parameter lines left outside their header (an unfolded ``boundary=``)."""
-    return re.sub(r"\A\s*(?:[A-Za-z\-]+=\"[^\"\n]*\";?\s*\n)+", "", text)
+    match = _STRAY_PARAMS.match(text)
+    return text[match.end() :] if match else text
 
 
 def _plain_structural_headers(message: Message) -> None:

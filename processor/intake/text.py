@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.utils import parsedate_to_datetime
@@ -230,11 +230,47 @@ def _command_lead_in_starts(text: str, at: int, before: int) -> bool:
 # -- dates -----------------------------------------------------------------------------
 
 
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
+# The RFC 5322 date as nearly every MTA writes it ("Thu, 29 Apr 2010 23:34:45 +0900",
+# optionally with a "(JST)" comment); anything else goes to the stdlib's lenient reader.
+_RFC5322_DATE = re.compile(
+    r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), ?)?(\d{1,2}) ([A-Z][a-z]{2}) ([1-9]\d{3}) "
+    r"(\d{2}):(\d{2})(?::(\d{2}))? ([+-])(\d{2})(\d{2})(?: \([^()]*\))?"
+)
+
+
 def parse_date(value: str | None) -> datetime | None:
     """An RFC 5322 date (as in DSN fields and Date headers), timezone-aware, or None."""
     if not value:
         return None
     text = " ".join(value.split())
+    match = _RFC5322_DATE.fullmatch(text)
+    if match is not None:
+        day, month, year, hour, minute, second, sign, tz_hours, tz_minutes = match.groups()
+        number = _MONTHS.get(month.lower())
+        offset = int(tz_hours) * 3600 + int(tz_minutes) * 60
+        if number is not None:
+            try:
+                return datetime(
+                    int(year),
+                    number,
+                    int(day),
+                    int(hour),
+                    int(minute),
+                    int(second or 0),
+                    tzinfo=timezone(timedelta(seconds=-offset if sign == "-" else offset)),
+                )
+            except ValueError:
+                pass  # out of range: the stdlib decides
+    return _parse_date_leniently(text)
+
+
+def _parse_date_leniently(text: str) -> datetime | None:
     try:
         parsed = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):

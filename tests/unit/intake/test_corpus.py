@@ -59,3 +59,4 @@ def test_fast_header_reading_agrees_with_the_stdlib_parser(corpus: Path) -> None
         assert [(k, str(v)) for k, v in ours.items()] == [(k, str(v)) for k, v in stdlib.items()], (
             path.name
         )
+        assert ours.get_unixfrom() == stdlib.get_unixfrom(), path.name

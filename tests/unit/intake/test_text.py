@@ -101,3 +101,28 @@ def test_smtp_command_examples() -> None:
     assert find_smtp_command("said: 550 after RCPT TO, then in reply to end of DATA") == "DATA"
     assert find_smtp_command("xin reply to RCPT TO") is None
     assert find_smtp_command("no command named here") is None
+
+
+_DATES = st.builds(
+    lambda weekday, day, month, year, hour, minute, second, zone, comment: (
+        f"{weekday}{day} {month} {year} {hour}:{minute}{second} {zone}{comment}"
+    ),
+    st.sampled_from(["", "Thu, ", "Mon,", "Sun, ", "thu, "]),
+    st.sampled_from(["1", "09", "29", "31", "32", "0"]),
+    st.sampled_from(["Jan", "Feb", "Apr", "Dec", "jan", "Foo"]),
+    st.sampled_from(["2010", "1999", "0001", "9999", "10"]),
+    st.sampled_from(["00", "23", "24", "9"]),
+    st.sampled_from(["00", "59", "60"]),
+    st.sampled_from(["", ":00", ":59", ":60", ":61"]),
+    st.sampled_from(["+0900", "-0000", "+0000", "-0530", "+2359", "+9999", "GMT", "+09:00"]),
+    st.sampled_from(["", " (JST)", " (UTC)", " (a (b))"]),
+)
+
+
+@given(_DATES)
+def test_fast_date_reading_agrees_with_the_stdlib(text: str) -> None:
+    from processor.intake.text import _parse_date_leniently, parse_date
+
+    assert parse_date(text) == _parse_date_leniently(text), text
+    fast, slow = parse_date(text), _parse_date_leniently(text)
+    assert (fast and fast.utcoffset()) == (slow and slow.utcoffset()), text
