@@ -241,13 +241,6 @@ class _ScopeMatcher:
             and (record.diagnostic_type or "").strip().lower() not in self.diagnostic_types
         ):
             return False
-        if self.statuses is not None or self.no_status:
-            status = record_status(record)
-            if status is None:
-                if not self.no_status:
-                    return False
-            elif self.statuses is None or not self.statuses.match(status):
-                return False
         if self.domains is not None:
             domain = (record.recipient or "").rpartition("@")[2].strip(">").lower()
             if not domain or not self.domains.match(domain):
@@ -259,6 +252,13 @@ class _ScopeMatcher:
         if self.reporting is not None:
             host = _host(record.reporting_mta)
             if not host or not self.reporting.match(host):
+                return False
+        if self.statuses is not None or self.no_status:  # last: it reads the diagnostic
+            status = record_status(record)
+            if status is None:
+                if not self.no_status:
+                    return False
+            elif self.statuses is None or not self.statuses.match(status):
                 return False
         return True
 
