@@ -157,12 +157,12 @@ class _FieldIndex:
         self.prefix_keys = frozenset(self.prefix)
         self.suffix_keys = frozenset(self.suffix)
 
-    def collect(self, text: str, out: list[int]) -> list[bytes]:
+    def collect(self, text: str, out: list[int]) -> frozenset[bytes]:
         """Append the matchers that may match ``text``; return the text's words."""
         b = words(text)
-        toks = b.split()
+        toks = frozenset(b.split())
         exact = self.exact
-        for k in self.exact_keys.intersection(toks):
+        for k in self.exact_keys & toks:
             out.extend(exact[k])
         if self.prefix_keys:
             prefix = self.prefix
@@ -533,17 +533,21 @@ class Engine:
                 text, 0, self.max_input, None, False, self.timeout
             )
         except TimeoutError:
-            self.timeouts[rule.id] += 1
-            if rule.id not in self._timeout_logged:
-                self._timeout_logged.add(rule.id)
-                log.warning(
-                    "rule %s timed out after %.3fs on a %d-character input; falling "
-                    "through (logged once per rule)",
-                    rule.id,
-                    self.timeout,
-                    min(len(text), self.max_input),
-                )
+            self._timed_out(rule, text)
             return None
+
+    def _timed_out(self, rule: CompiledRule, text: str) -> None:
+        """Count a timeout, log it once per rule."""
+        self.timeouts[rule.id] += 1
+        if rule.id not in self._timeout_logged:
+            self._timeout_logged.add(rule.id)
+            log.warning(
+                "rule %s timed out after %.3fs on a %d-character input; falling "
+                "through (logged once per rule)",
+                rule.id,
+                self.timeout,
+                min(len(text), self.max_input),
+            )
 
     # ------------------------------------------------------------------ qualify
 
@@ -568,9 +572,10 @@ class Engine:
                 if len(text) > max_input:
                     text = text[:max_input]
                 texts[f] = text
-                toks[f] = frozenset(index.collect(text, cands))
+                toks[f] = index.collect(text, cands)
         if cands:
             hot = self._hot
+            timeout = self.timeout
             for mi in sorted(set(cands)) if len(cands) > 1 else cands:
                 required, field_, scope, pattern, rule = hot[mi]
                 if required:
@@ -584,7 +589,13 @@ class Engine:
                         continue
                 if scope is not None and not scope(record):
                     continue
-                if self._search(rule, texts[field_], pattern) is not None:
+                text = texts[field_]
+                try:
+                    found = pattern.search(text, 0, max_input, None, False, timeout)
+                except TimeoutError:
+                    self._timed_out(rule, text)
+                    continue
+                if found is not None:
                     if rule.varies and self._transient(record):
                         return rule.transient_result
                     return rule.result
