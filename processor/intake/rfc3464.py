@@ -114,12 +114,15 @@ def has_dsn_fields(text: str) -> bool:
     return _DSN_FIELD_IN_TEXT.search(text) is not None
 
 
+_TYPE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9\-]{0,19}")
+
+
 def _type_and_value(value: str | None) -> tuple[str | None, str | None]:
     """``smtp; 550 ...`` to ``("smtp", "550 ...")``; a value without a type stays whole."""
     if not value:
         return None, None
     kind, separator, rest = value.partition(";")
-    if separator and re.fullmatch(r"[A-Za-z][A-Za-z0-9\-]{0,19}", kind.strip()):
+    if separator and _TYPE_NAME.fullmatch(kind.strip()):
         return kind.strip().lower(), rest.strip() or None
     return None, value.strip() or None
 

@@ -138,6 +138,8 @@ def clean_status(value: str | None) -> str | None:
 
 def best_status(field_status: str | None, diagnostic: str | None) -> str | None:
     """The reported ``Status``, unless generic while the diagnostic says more."""
+    if field_status is not None and not is_generic_status(field_status):
+        return field_status
     from_diagnostic = find_status(diagnostic)
     if field_status is None:
         return from_diagnostic

@@ -369,9 +369,7 @@ class MessageView:
             "smtp_code": smtp_code,
             "diagnostic": diagnostic,
             "dialect": dialect,
-            "bounce_from": first_line(self.from_header),
-            "bounce_subject": first_line(self.subject),
-            **self.original_fields,
+            **self._shared_fields,
         }
         values.update({key: value for key, value in fields.items() if value is not None})
         if values.get("event_time") is None:
@@ -380,10 +378,21 @@ class MessageView:
             )
         return BounceRecord(**values)
 
+    @cached_property
+    def _shared_fields(self) -> dict[str, Any]:
+        """The fields that every record of this message has in common."""
+        return {
+            "bounce_from": first_line(self.from_header),
+            "bounce_subject": first_line(self.subject),
+            **self.original_fields,
+        }
+
     def _command_near(self, recipient: str | None) -> str | None:
         """The SMTP command named in the body text right after ``recipient``."""
+        if not recipient:
+            return None
         body = self.body_before_original
-        if not recipient or not body:
+        if not body:
             return None
         at = self._body_lower.find(recipient.lower())
         window = body[at : at + 800] if at != -1 else body[:1500]
@@ -392,9 +401,11 @@ class MessageView:
 
 def first_headers(message: Message) -> dict[str, str]:
     """Lower-cased header name to its first raw value (one pass, instead of a scan per get)."""
-    headers: dict[str, str] = {}
-    for name, value in message.raw_items():
-        headers.setdefault(name.lower(), value if isinstance(value, str) else str(value))
+    # reversed, so that the first of repeated headers is the one kept
+    headers = {name.lower(): value for name, value in reversed([*message.raw_items()])}
+    for name, value in headers.items():
+        if not isinstance(value, str):  # a stdlib Header object
+            headers[name] = str(value)
     return headers
 
 
