@@ -119,11 +119,13 @@ registry_up() {
   mkdir -p "$RUN/logs"
   local java; java="$(registry_java)"
   log "starting Apicurio Registry $APICURIO_VERSION on 127.0.0.1:$REGISTRY_PORT"
-  ( cd "$APICURIO_HOME" && nohup "$java" -Xms128m -Xmx768m \
+  # exec: the recorded pid is the JVM itself, so `down` stops the registry, not a shell.
+  ( cd "$APICURIO_HOME" && exec nohup "$java" -Xms128m -Xmx768m \
       -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$REGISTRY_PORT" \
       -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$REGISTRY_MANAGEMENT_PORT" \
       -Dquarkus.log.console.json=false \
-      -jar quarkus-run.jar > "$RUN/logs/registry.log" 2>&1 & echo $! > "$pidfile" )
+      -jar quarkus-run.jar ) > "$RUN/logs/registry.log" 2>&1 &
+  echo $! > "$pidfile"
   wait_for "Apicurio Registry" registry_answers "$pidfile" "$RUN/logs/registry.log"
 }
 
