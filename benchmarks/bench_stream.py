@@ -3,8 +3,8 @@
 For SMTP records and for DSN emails, measures events/s from the first poll until every
 input's offset is committed, with the real loop (transactions, Avro, registry) and the
 default rules; and, in the same run, a passthrough baseline: the same consumer /
-producer / transaction settings, but the handler copies each raw event to an output
-topic without parsing or rules. Prints medians over repetitions and the ratio.
+producer / transaction settings, but the task copies each raw event to an output topic
+without parsing or rules. Prints medians over repetitions and the ratio.
 Target: SMTP records at >= 50 % of passthrough.
 
     python benchmarks/bench_stream.py [--events 20000] [--repeat 3]
@@ -17,13 +17,13 @@ import statistics
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterable
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from processor.config import load_settings
-from processor.sample_events import generate
+from processor.config import ProcessorSettings, load_settings
+from processor.sample_events import RawEvent, generate
 from processor.stream.events import SourceMessage
 from processor.stream.qualify_app import build_processor
 from processor.stream.stage import load_engine_from, register_schemas
@@ -31,65 +31,78 @@ from processor.stream.task import FunctionTask, Output
 from processor.stream.topics import ensure_topics
 from processor.stream.transactional import TransactionalLoop
 
-BOOTSTRAP = "127.0.0.1:9092"
 
-
-def committed(group: str, topic: str, partitions: int) -> int:
-    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group})
+def committed(settings: ProcessorSettings) -> int:
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": settings.group_id}
+    )
     try:
-        parts = [TopicPartition(topic, p) for p in range(partitions)]
+        parts = [TopicPartition(settings.topics.raw, p) for p in range(settings.topics.partitions)]
         return sum(max(tp.offset, 0) for tp in consumer.committed(parts, timeout=10))
     finally:
         consumer.close()
 
 
-def one_run(kind: str, count: int, passthrough: bool) -> float:
+def scratch_settings() -> ProcessorSettings:
+    """Default settings with every topic, group and id of its own."""
     name = f"bench{uuid.uuid4().hex[:8]}"
-    settings = load_settings(
-        None,
-    ).model_copy(
+    base = load_settings(None)
+    topics = base.topics.model_copy(
+        update={
+            field: f"{name}.{field}"
+            for field in (
+                "raw",
+                "failures",
+                "unqualified",
+                "dlq",
+                "quarantine",
+                "mx_policy",
+                "rules",
+                "heartbeats",
+                "quarantine_changelog",
+                "mx_signals",
+                "mx_changelog",
+            )
+        }
+    )
+    return base.model_copy(
         update={
             "group_id": f"{name}-g",
             "instance_id": name,
             "transactional_id_prefix": name,
+            "topics": topics,
         }
     )
-    topics = settings.topics.model_copy(
-        update={
-            "raw": f"{name}.raw",
-            "failures": f"{name}.failures",
-            "unqualified": f"{name}.unqualified",
-            "dlq": f"{name}.dlq",
-            "quarantine": f"{name}.q",
-            "mx_policy": f"{name}.mx",
-            "rules": f"{name}.rules",
-            "heartbeats": f"{name}.hb",
-        }
-    )
-    settings = settings.model_copy(update={"topics": topics})
-    ensure_topics(settings)
-    passthrough_topic = f"{name}.copy"
-    AdminClient({"bootstrap.servers": BOOTSTRAP}).create_topics(
-        [NewTopic(passthrough_topic, num_partitions=3, replication_factor=1)]
-    )[passthrough_topic].result()
 
-    producer = Producer({"bootstrap.servers": BOOTSTRAP, "linger.ms": 50})
-    for n, event in enumerate(generate(count, kinds=kind)):
+
+def run_loop(settings: ProcessorSettings, events: Iterable[RawEvent], passthrough: bool) -> float:
+    """Produce ``events`` to the raw topic, then time the loop until all are committed."""
+    ensure_topics(settings)
+    bootstrap = settings.kafka.bootstrap_servers
+    copy_topic = f"{settings.instance_id}.copy"
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept alive until the topic exists
+    admin.create_topics([NewTopic(copy_topic, num_partitions=3, replication_factor=1)])[
+        copy_topic
+    ].result()
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50})
+    count = 0
+    for n, event in enumerate(events):
+        headers: list[tuple[str, str | bytes | None]] = []
+        if event.content_type != "garbage":
+            headers.append(("content-type", event.content_type.encode()))
         producer.produce(
-            topics.raw,
-            key=str(n).encode(),
-            value=event.value,
-            headers=[("content-type", event.content_type.encode())],
+            settings.topics.raw, key=str(n).encode(), value=event.value, headers=headers
         )
+        count += 1
         if n % 1000 == 0:
             producer.poll(0)
     producer.flush(60)
 
-    handler: Callable[[SourceMessage], list[Output]]
     if passthrough:
 
         def handler(message: SourceMessage) -> list[Output]:
-            return [Output(passthrough_topic, message.key, message.value or b"")]
+            return [Output(copy_topic, message.key, message.value or b"")]
+
     else:
         register_schemas(settings)
         processor = build_processor(settings, load_engine_from(settings.rules.dir))
@@ -99,7 +112,7 @@ def one_run(kind: str, count: int, passthrough: bool) -> float:
 
     loop = TransactionalLoop(
         settings,
-        input_topics=[topics.raw],
+        input_topics=[settings.topics.raw],
         group_id=settings.group_id,
         transactional_id=settings.transactional_id,
         task=FunctionTask(handler),
@@ -107,7 +120,7 @@ def one_run(kind: str, count: int, passthrough: bool) -> float:
     thread = threading.Thread(target=loop.run, daemon=True)
     start = time.perf_counter()
     thread.start()
-    while committed(settings.group_id, topics.raw, 3) < count:
+    while committed(settings) < count:
         time.sleep(0.2)
     elapsed = time.perf_counter() - start
     loop.request_stop()
@@ -127,7 +140,10 @@ def main() -> None:
         ("passthrough (email payloads)", "email", True),
         ("qualify DSN emails", "email", False),
     ):
-        rates = [one_run(kind, args.events, passthrough) for _ in range(args.repeat)]
+        rates = [
+            run_loop(scratch_settings(), generate(args.events, kinds=kind), passthrough)
+            for _ in range(args.repeat)
+        ]
         results[label] = statistics.median(rates)
         print(
             f"{label:32s} median {results[label]:9.0f} events/s  runs {[round(r) for r in rates]}"

@@ -67,6 +67,8 @@ def read_changelog(
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
             "fetch.max.bytes": 52428800,
+            "max.partition.fetch.bytes": 52428800,
+            "queued.max.messages.kbytes": 262144,
         }
     )
     try:

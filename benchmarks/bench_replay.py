@@ -1,0 +1,55 @@
+"""Replay throughput against the live pipeline's, measured in the same run.
+
+Produces N raw events (emails, SMTP records, some garbage), runs the live qualification
+loop over them (subscribed group, transactions, Avro, default rules) until every offset
+is committed, then replays the same topic (bounded manual assignment, its own prefix and
+group, same rules) and times it too. Prints medians over repetitions and the ratio.
+
+    python benchmarks/bench_replay.py [--events 20000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import time
+
+from bench_stream import run_loop, scratch_settings
+
+from processor.sample_events import generate
+from processor.stream.replay import run_replay
+
+
+def one_run(count: int) -> tuple[float, float]:
+    settings = scratch_settings()
+    live_rate = run_loop(settings, generate(count, garbage_every=50), passthrough=False)
+    started = time.perf_counter()
+    code = run_replay(
+        settings,
+        prefix=f"{settings.instance_id}-replay",
+        start="earliest",
+        until=None,
+        rules_dir=None,
+        with_state=False,
+        out=io.StringIO(),
+    )
+    assert code == 0
+    return live_rate, count / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=20000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    runs = [one_run(args.events) for _ in range(args.repeat)]
+    live = statistics.median(r[0] for r in runs)
+    replay = statistics.median(r[1] for r in runs)
+    print(f"live pipeline  median {live:9.0f} events/s  runs {[round(r[0]) for r in runs]}")
+    print(f"replay         median {replay:9.0f} events/s  runs {[round(r[1]) for r in runs]}")
+    print(f"ratio replay / live: {replay / live:.2f}")
+
+
+if __name__ == "__main__":
+    main()
