@@ -337,7 +337,7 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
             continue
         try:
             return data.decode(_charset_alias(candidate))
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, ValueError):  # ValueError: a NUL in the charset name, bad bytes
             continue
     return data.decode("latin-1")
 

@@ -73,6 +73,7 @@ _ORIGINAL_MARKER = re.compile(
 # in the text, the (slow, line-by-line) marker search cannot match and is skipped.
 _ORIGINAL_MARKER_WORDS = (
     "copy of",
+    "below this line is a copy",
     "original message",
     "undelivered message",
     "returned message",
@@ -80,6 +81,39 @@ _ORIGINAL_MARKER_WORDS = (
     "returned mail follows",
     "message/rfc822",
 )
+_DASH_LINE_CHARACTERS = frozenset(" \t>|-")
+
+
+def find_original_marker(text: str) -> re.Match[str] | None:
+    """The first :data:`_ORIGINAL_MARKER` line of ``text``, if any.
+
+    The same answer as ``_ORIGINAL_MARKER.search(text)``, which tries the marker's many
+    alternatives at every line: only the lines holding a marker word are tried, with the
+    dash-only lines above them (a dash line may open a marker whose words follow it).
+    """
+    lowered = text.lower()
+    if len(lowered) != len(text):  # lower-casing moved positions (rare characters)
+        return _ORIGINAL_MARKER.search(text)
+    starts: set[int] = set()
+    for word in _ORIGINAL_MARKER_WORDS:
+        at = lowered.find(word)
+        while at != -1:
+            start = text.rfind("\n", 0, at) + 1
+            starts.add(start)
+            while start > 0:  # the dash-only (or blank) lines just above
+                above = text.rfind("\n", 0, start - 1) + 1
+                if not _DASH_LINE_CHARACTERS.issuperset(text[above : start - 1]):
+                    break
+                start = above
+                starts.add(start)
+            at = lowered.find(word, at + len(word))
+    for start in sorted(starts):
+        match = _ORIGINAL_MARKER.match(text, start)
+        if match is not None:
+            return match
+    return None
+
+
 _HEADER_LINE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9\-]*): ", re.MULTILINE)
 
 
@@ -262,11 +296,7 @@ class MessageView:
     @cached_property
     def _original_marker(self) -> re.Match[str] | None:
         """The line of :attr:`body_text` that introduces a quoted original, if any."""
-        text = self.body_text
-        lowered = text.lower()
-        if not any(word in lowered for word in _ORIGINAL_MARKER_WORDS):
-            return None
-        return _ORIGINAL_MARKER.search(text)
+        return find_original_marker(self.body_text)
 
     @cached_property
     def original(self) -> Message | None:

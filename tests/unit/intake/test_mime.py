@@ -79,3 +79,12 @@ def test_8bit_utf8_text_inside_a_multipart_keeps_its_characters() -> None:
     part = parts[0]
     assert isinstance(part, Message)
     assert "Пользователь не найден" in part_text(part)
+
+
+def test_nul_byte_in_a_charset_name_is_not_an_internal_error() -> None:
+    data = (
+        b"From: MAILER-DAEMON@x.example\nContent-Type: text/plain; charset=ut\x00f-8\n\n"
+        b"<a@example.org>: 550 5.1.1 no\n"
+    )
+
+    assert parse(data).records[0].recipient == "a@example.org"

@@ -126,3 +126,43 @@ def test_fast_date_reading_agrees_with_the_stdlib(text: str) -> None:
     assert parse_date(text) == _parse_date_leniently(text), text
     fast, slow = parse_date(text), _parse_date_leniently(text)
     assert (fast and fast.utcoffset()) == (slow and slow.utcoffset()), text
+
+
+_MARKER_PIECES = st.sampled_from(
+    [
+        "----- ",
+        "-----",
+        "=====",
+        "> ",
+        "| ",
+        " ",
+        "\t",
+        "\n",
+        "\n\n",
+        "This is a copy of the message",
+        "Original message",
+        "original message follows",
+        "The original message was received at",
+        "Below this line is a copy",
+        "Undelivered message",
+        "returned message",
+        "Original Message Headers",
+        "Unsent message below",
+        "Included is a copy of the message header",
+        "Returned mail follows",
+        "The header of the original message",
+        "Content-Type: message/rfc822",
+        "copy of",
+        "x",
+        "İ",
+        "Subject: hello",
+    ]
+)
+
+
+@given(st.lists(_MARKER_PIECES, max_size=14).map("".join))
+def test_original_marker_finder_agrees_with_the_regex_search(text: str) -> None:
+    from processor.intake.view import _ORIGINAL_MARKER, find_original_marker
+
+    fast, plain = find_original_marker(text), _ORIGINAL_MARKER.search(text)
+    assert (fast and fast.span()) == (plain and plain.span()), text
