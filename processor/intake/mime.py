@@ -82,6 +82,7 @@ def _split(message: Message, body: str) -> list[Message | str] | None:
         del message["Content-Type"]
         message["Content-Type"] = f'{content_type}; boundary="{boundary}"'
         message.__dict__.pop(_TYPE_CACHE, None)
+        message.__dict__.pop(_HEADER_CACHE, None)
     parts: list[Message | str] = []
     start: int | None = None
     for line_start, line_end, closing in _delimiters(body, boundary):
@@ -197,13 +198,30 @@ def raw_payload(part: Message) -> list[Message] | str | None:
     return payload
 
 
+_HEADER_CACHE = "_intake_headers"
+
+
+def header_map(part: Message) -> dict[str, str]:
+    """Lower-cased header name to its first raw value, built once per part.
+
+    Intake never changes a part's headers after reading them, except :func:`_split`
+    repairing a boundary, which drops this cache.
+    """
+    cached: dict[str, str] | None = part.__dict__.get(_HEADER_CACHE)
+    if cached is not None:
+        return cached
+    # reversed, so that the first of repeated headers is the one kept
+    headers = {name.lower(): value for name, value in reversed([*part.raw_items()])}
+    for name, value in headers.items():
+        if not isinstance(value, str):  # a stdlib Header object
+            headers[name] = str(value)
+    part.__dict__[_HEADER_CACHE] = headers
+    return headers
+
+
 def first_header(part: Message, name: str) -> str | None:
     """The first raw value of header ``name`` (given lower-case) as ``str``, or None."""
-    size = len(name)
-    for key, value in part.raw_items():
-        if len(key) == size and key.lower() == name:
-            return value if isinstance(value, str) else str(value)
-    return None
+    return header_map(part).get(name)
 
 
 def content_type_of(part: Message) -> str:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from processor.intake.mime import (
     content_charset,
     content_type_of,
+    header_map,
     parse_headers_then_body,
     raw_payload,
 )
@@ -49,6 +50,7 @@ _REPORT_TYPES = frozenset(
     }
 )
 _HEADER_PARTS = frozenset({"rfc822-headers", "global-headers", "rfc822-header"})
+_NOT_BODY_TEXT = _REPORT_TYPES | _HEADER_PARTS | {"feedback-report"}
 
 # Lines after which a non-MIME bounce quotes the original message.
 _ORIGINAL_MARKER = re.compile(
@@ -253,20 +255,22 @@ class MessageView:
     def body_text(self) -> str:
         """The human-readable text of the bounce (plain text preferred), before the original."""
         plain: list[str] = []
-        rich: list[str] = []
-        skipped = _REPORT_TYPES | _HEADER_PARTS | {"feedback-report"}
+        rich: list[Message] = []  # HTML: converted only when there is no plain text
         for leaf in self._leaves:
             if leaf.maintype == "multipart":  # broken: no usable boundary
                 plain.append(part_text(leaf.part))
                 continue
-            if leaf.maintype != "text" or leaf.subtype in skipped:
+            if leaf.maintype != "text" or leaf.subtype in _NOT_BODY_TEXT:
                 continue
             if (plain or rich) and leaf.part.get_filename():
                 continue
-            text = part_text(leaf.part)
-            (rich if leaf.subtype == "html" else plain).append(text)
-        chosen = plain if any(t.strip() for t in plain) else rich
-        return "\n".join(chosen)
+            if leaf.subtype == "html":
+                rich.append(leaf.part)
+            else:
+                plain.append(part_text(leaf.part))
+        if any(text.strip() for text in plain):
+            return "\n".join(plain)
+        return "\n".join(part_text(part) for part in rich)
 
     @cached_property
     def opening(self) -> str:
@@ -431,12 +435,7 @@ class MessageView:
 
 def first_headers(message: Message) -> dict[str, str]:
     """Lower-cased header name to its first raw value (one pass, instead of a scan per get)."""
-    # reversed, so that the first of repeated headers is the one kept
-    headers = {name.lower(): value for name, value in reversed([*message.raw_items()])}
-    for name, value in headers.items():
-        if not isinstance(value, str):  # a stdlib Header object
-            headers[name] = str(value)
-    return headers
+    return header_map(message)
 
 
 def implied_status(smtp_code: int | None, action: str | None) -> str | None:
