@@ -168,8 +168,11 @@ def _fast_headers(block: str) -> Message | None:
         return None
     message = Message()
     add = message.set_raw
-    for name, value in _HEADER_FIELD.findall(block):
+    fields = _HEADER_FIELD.findall(block)
+    for name, value in fields:
         add(name, value)  # the value never ends with a newline: it is not in the match
+    # the header map, built here from the same pairs (reversed: the first of repeats wins)
+    message.__dict__[_HEADER_CACHE] = {name.lower(): value for name, value in reversed(fields)}
     return message
 
 
@@ -312,3 +315,5 @@ def _plain_structural_headers(message: Message) -> None:
         value = message.get(name)
         if value is not None and not isinstance(value, str):
             message.replace_header(name, str(value).encode("ascii", "replace").decode("ascii"))
+            message.__dict__.pop(_HEADER_CACHE, None)
+            message.__dict__.pop(_TYPE_CACHE, None)

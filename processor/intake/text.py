@@ -14,7 +14,7 @@ from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.utils import parsedate_to_datetime
 
-from processor.intake.mime import content_charset, content_type_of, raw_payload
+from processor.intake.mime import content_charset, content_type_of, first_header, raw_payload
 
 # -- addresses -------------------------------------------------------------------------
 
@@ -351,15 +351,39 @@ def _charset_alias(charset: str) -> str:
 
 def part_text(part: Message) -> str:
     """The decoded body of a non-multipart part as ``str``; HTML reduced to text."""
-    payload = part.get_payload(decode=True)
-    if isinstance(payload, bytes):
-        text = decode_bytes(payload, content_charset(part))
+    raw = raw_payload(part)
+    if isinstance(raw, str) and _is_plain_ascii_text(part, raw):
+        text = raw  # what decoding would give, without the round trip through bytes
     else:
-        raw = raw_payload(part)
-        text = raw if isinstance(raw, str) else ""
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes):
+            text = decode_bytes(payload, content_charset(part))
+        else:
+            text = raw if isinstance(raw, str) else ""
     if content_type_of(part) == "text/html":
         text = html_to_text(text)
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# Encodings that get_payload(decode=True) undoes (it compares the lower-cased raw value).
+_DECODED_ENCODINGS = frozenset(
+    {"quoted-printable", "base64", "x-uuencode", "uuencode", "uue", "x-uue"}
+)
+# Charsets in which ASCII bytes (without ESC) decode to the same characters.
+_ASCII_COMPATIBLE = re.compile(
+    r"us-?ascii|ascii|utf-?8|iso[-_]?8859-\d{1,2}|latin-?1|windows-125\d|cp125\d|"
+    r"iso-2022-jp|shift[-_]jis|euc-jp|euc-kr|gb2312|gbk|gb18030|big5|koi8-[ru]"
+)
+
+
+def _is_plain_ascii_text(part: Message, raw: str) -> bool:
+    """True when decoding ``raw`` (the part's stored payload) would return it unchanged."""
+    if not raw.isascii() or "\x1b" in raw:
+        return False
+    if (first_header(part, "content-transfer-encoding") or "").lower() in _DECODED_ENCODINGS:
+        return False
+    charset = content_charset(part)
+    return charset is None or _ASCII_COMPATIBLE.fullmatch(charset) is not None
 
 
 _TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.DOTALL | re.IGNORECASE)

@@ -88,3 +88,17 @@ def test_nul_byte_in_a_charset_name_is_not_an_internal_error() -> None:
     )
 
     assert parse(data).records[0].recipient == "a@example.org"
+
+
+def test_text_parts_read_without_decoding_equal_the_decoded_payload(corpus: Path) -> None:
+    from processor.intake.mime import content_charset
+    from processor.intake.text import decode_bytes
+
+    for path in sorted((corpus / "eml").glob("*.eml")):
+        for part in read_message(path.read_bytes()).walk():
+            if part.get_content_maintype() != "text" or part.get_content_subtype() == "html":
+                continue
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                decoded = decode_bytes(payload, content_charset(part))
+                assert part_text(part) == decoded.replace("\r\n", "\n"), path.name
