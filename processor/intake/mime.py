@@ -31,6 +31,7 @@ _TEXT_PARSER = Parser(policy=_COMPAT32)
 _DELIMITER = re.compile(r"^--([^\s][^\r\n]{0,200}?)(--)?[ \t]*$", re.MULTILINE)
 _STRUCTURAL_HEADERS = ("Content-Type", "Content-Transfer-Encoding", "Content-Disposition")
 _EXPANDED_ORIGINALS = frozenset({"multipart/report"})
+_ATTACHED_MESSAGES = frozenset({"message/rfc822", "message/global"})
 
 
 def read_message(data: bytes) -> Message:
@@ -57,7 +58,7 @@ def expand(message: Message, depth: int = 0) -> None:
             for part in parts:
                 if isinstance(part, Message):
                     expand(part, depth + 1)
-    elif content_type in {"message/rfc822", "message/global"} and payload.strip():
+    elif content_type in _ATTACHED_MESSAGES and payload and not payload.isspace():
         encoding = first_header(message, "content-transfer-encoding") or ""
         if encoding.strip().lower() in {"base64", "quoted-printable"}:
             raw = message.get_payload(decode=True)
@@ -114,7 +115,7 @@ def _delimiters(body: str, boundary: str) -> list[tuple[int, int, bool]]:
 
 
 def _part(text: str) -> Message:
-    if text.startswith("\n") or not text.strip():
+    if text.startswith("\n") or not text or text.isspace():
         # no header block: RFC 2046 default (text/plain; charset=us-ascii)
         part = Message()
         part.set_payload(text[1:] if text.startswith("\n") else text)

@@ -46,24 +46,26 @@ def read_fields(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
     message_fields: dict[str, str] = {}
     blocks: list[dict[str, str]] = []
     current: dict[str, str] = {}
+    has_recipient = False  # whether ``current`` holds a recipient field
     last_name: str | None = None
 
-    def close() -> None:
-        nonlocal current
-        if current:
-            if current.keys() & _RECIPIENT_FIELDS or "action" in current or "status" in current:
-                blocks.append(current)
-            else:
-                for name, value in current.items():
-                    message_fields.setdefault(name, value)
-        current = {}
+    def close(current: dict[str, str], has_recipient: bool) -> None:
+        if has_recipient or "action" in current or "status" in current:
+            blocks.append(current)
+        else:
+            for name, value in current.items():
+                message_fields.setdefault(name, value)
 
-    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        if not line.strip():
-            close()
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    for line in text.split("\n"):
+        if not line or line.isspace():
+            if current:
+                close(current, has_recipient)
+                current, has_recipient = {}, False
             last_name = None
             continue
-        if line[0] in " \t" and last_name is not None:
+        if last_name is not None and line[0] in " \t":
             current[last_name] += " " + line.strip()
             continue
         match = _FIELD.match(line)
@@ -71,18 +73,23 @@ def read_fields(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
             last_name = None
             continue
         name, value = match.group(1).lower(), match.group(2).strip()
-        if name in _BLOCK_START and name in current:
-            close()
-        if name in _MESSAGE_FIELDS and not current.keys() & _RECIPIENT_FIELDS:
-            message_fields.setdefault(name, value)
-            last_name = None
-            continue
         if name in current:
+            if name in _BLOCK_START:
+                close(current, has_recipient)
+                current, has_recipient = {}, False
+            else:
+                last_name = None
+                continue
+        if name in _MESSAGE_FIELDS and not has_recipient:
+            message_fields.setdefault(name, value)
             last_name = None
             continue
         current[name] = value
         last_name = name
-    close()
+        if name in _RECIPIENT_FIELDS:
+            has_recipient = True
+    if current:
+        close(current, has_recipient)
     return message_fields, _merge_split_blocks(blocks)
 
 

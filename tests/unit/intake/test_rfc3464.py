@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from processor.intake import IntakeOptions, RecordKind, parse
+from processor.intake.rfc3464 import read_fields
 from tests.unit.intake.conftest import message
 
 DSN_BODY = """This is a MIME-encapsulated message.
@@ -163,3 +167,85 @@ def test_status_class_is_implied_when_the_report_gives_none() -> None:
 
     assert alice.status == "5.0.0"
     assert alice.smtp_code == 550
+
+
+def _reference_read_fields(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """The straightforward reading of a delivery-status body that read_fields must equal."""
+    import re
+
+    from processor.intake.rfc3464 import (
+        _BLOCK_START,
+        _MESSAGE_FIELDS,
+        _RECIPIENT_FIELDS,
+        _merge_split_blocks,
+    )
+
+    field = re.compile(r"^([A-Za-z][A-Za-z0-9\-]*)[ \t]*:[ \t]*(.*)$")
+    message_fields: dict[str, str] = {}
+    blocks: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    last_name: str | None = None
+
+    def close() -> None:
+        nonlocal current
+        if current:
+            if current.keys() & _RECIPIENT_FIELDS or "action" in current or "status" in current:
+                blocks.append(current)
+            else:
+                for name, value in current.items():
+                    message_fields.setdefault(name, value)
+        current = {}
+
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if not line.strip():
+            close()
+            last_name = None
+            continue
+        if line[0] in " \t" and last_name is not None:
+            current[last_name] += " " + line.strip()
+            continue
+        match = field.match(line)
+        if match is None:
+            last_name = None
+            continue
+        name, value = match.group(1).lower(), match.group(2).strip()
+        if name in _BLOCK_START and name in current:
+            close()
+        if name in _MESSAGE_FIELDS and not current.keys() & _RECIPIENT_FIELDS:
+            message_fields.setdefault(name, value)
+            last_name = None
+            continue
+        if name in current:
+            last_name = None
+            continue
+        current[name] = value
+        last_name = name
+    close()
+    return message_fields, _merge_split_blocks(blocks)
+
+
+_DSN_LINES = st.sampled_from(
+    [
+        "Reporting-MTA: dns; mx.example.net",
+        "Arrival-Date: Thu, 29 Apr 2010 23:34:45 +0900",
+        "Final-Recipient: rfc822; a@example.org",
+        "Original-Recipient: rfc822; b@example.org",
+        "X-Actual-Recipient: rfc822; c@example.org",
+        "Action: failed",
+        "Status: 5.1.1",
+        "Diagnostic-Code: smtp; 550 5.1.1 unknown",
+        "  continued text",
+        "\tmore",
+        "",
+        " ",
+        "not a field",
+        "X-Postfix-Sender: rfc822; s@example.com",
+        "Remote-MTA: dns; mx.example.org",
+    ]
+)
+
+
+@given(st.lists(_DSN_LINES, max_size=16), st.sampled_from(["\n", "\r\n", "\r"]))
+def test_read_fields_agrees_with_the_reference_reading(lines: list[str], newline: str) -> None:
+    text = newline.join(lines)
+    assert read_fields(text) == _reference_read_fields(text)
