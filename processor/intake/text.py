@@ -31,8 +31,10 @@ def find_addresses(text: str) -> list[str]:
     """Every e-mail address in ``text``, in order, normalised, without duplicates."""
     seen: dict[str, None] = {}
     for match in _ADDRESS.finditer(text):
-        address = normalize_address(match.group(0))
-        if address and "@" in address and "." in address.rsplit("@", 1)[1]:
+        # what normalize_address gives for a text that is one whole address match
+        address = match.group(0).strip(".'\"").lower()
+        local, _, domain = address.partition("@")
+        if local and "." in domain:
             seen.setdefault(address, None)
     return list(seen)
 

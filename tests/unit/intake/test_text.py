@@ -166,3 +166,15 @@ def test_original_marker_finder_agrees_with_the_regex_search(text: str) -> None:
 
     fast, plain = find_original_marker(text), _ORIGINAL_MARKER.search(text)
     assert (fast and fast.span()) == (plain and plain.span()), text
+
+
+@given(st.text(alphabet="ab.'\"@-_ <>;:\nX9", max_size=40))
+def test_find_addresses_agrees_with_normalising_each_match(text: str) -> None:
+    from processor.intake.text import _ADDRESS, find_addresses, normalize_address
+
+    expected: dict[str, None] = {}
+    for match in _ADDRESS.finditer(text):
+        address = normalize_address(match.group(0))
+        if address and "@" in address and "." in address.rsplit("@", 1)[1]:
+            expected.setdefault(address, None)
+    assert find_addresses(text) == list(expected)
