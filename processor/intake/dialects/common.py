@@ -45,7 +45,7 @@ def candidate_recipients(
     found: list[str] = []
     parties: list[str] = []
     for line in text.split("\n"):
-        if _QUOTED_HEADER_LINE.match(line):
+        if "@" not in line or _QUOTED_HEADER_LINE.match(line):  # no address, or a header
             continue
         for address in find_addresses(_URL.sub(" ", line)):
             if is_system_address(address) or address == view.from_address:
@@ -73,7 +73,7 @@ def recipient_blocks(
     lines = text.split("\n")
     first_line_of: dict[str, int] = {}
     for number, line in enumerate(lines):
-        if _QUOTED_HEADER_LINE.match(line):
+        if "@" not in line or _QUOTED_HEADER_LINE.match(line):  # addresses hold an "@"
             continue
         lowered = line.lower()
         for address in wanted:
