@@ -35,6 +35,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final
 
@@ -105,10 +106,14 @@ def unfold_reply(text: str | None) -> str | None:
     m = _MULTILINE_RE.match(text)
     if m is None:
         return text
-    code, status = m.group(1), m.group(2)
-    cont = rf"\s{code}[ -]" + (rf"(?:{re.escape(status)}\s)?" if status else "")
     head = m.end()
-    return text[:head] + re.sub(cont, " ", text[head:])
+    return text[:head] + _continuation_re(m.group(1), m.group(2)).sub(" ", text[head:])
+
+
+@lru_cache(maxsize=256)
+def _continuation_re(code: str, status: str | None) -> re.Pattern[str]:
+    """The separator of a multi-line reply's continuation lines (``" 550-5.7.1 "``)."""
+    return re.compile(rf"\s{code}[ -]" + (rf"(?:{re.escape(status)}\s)?" if status else ""))
 
 
 class _FieldIndex:
@@ -121,6 +126,7 @@ class _FieldIndex:
         "non_ascii",
         "prefix",
         "prefix_keys",
+        "relevant",
         "subs",
         "suffix",
         "suffix_keys",
@@ -136,6 +142,8 @@ class _FieldIndex:
         self.exact_keys: frozenset[bytes] = frozenset()
         self.prefix_keys: frozenset[bytes] = frozenset()
         self.suffix_keys: frozenset[bytes] = frozenset()
+        # every whole word the index or a required-word check of this field looks at
+        self.relevant: frozenset[bytes] = frozenset()
 
     def add(self, pos: int, option: KeyOption | None, *, non_ascii: bool = False) -> None:
         if option is None:
@@ -152,35 +160,54 @@ class _FieldIndex:
             else:
                 self.subs.setdefault(text, []).append(pos)
 
-    def freeze(self) -> None:
+    def freeze(self, required_words: Iterable[bytes] = ()) -> None:
         self.exact_keys = frozenset(self.exact)
         self.prefix_keys = frozenset(self.prefix)
         self.suffix_keys = frozenset(self.suffix)
+        self.relevant = self.exact_keys | frozenset(required_words)
 
-    def collect(self, text: str, out: list[int]) -> frozenset[bytes]:
-        """Append the matchers that may match ``text``; return the text's words."""
+    def signature(self, text: str) -> _Signature:
+        """Everything about ``text`` that the prefilter and the required-word checks
+        read: the relevant whole words, the prefix / suffix / substring keys found, and
+        whether the text is non-ASCII. Records with equal signatures get the same
+        candidates, so the engine caches its candidate plans by signature."""
         b = words(text)
-        toks = frozenset(b.split())
+        toks = b.split()
+        return (
+            self.relevant.intersection(toks),
+            self.prefix_keys.intersection(map(_HEAD, toks)) if self.prefix_keys else None,
+            self.suffix_keys.intersection(map(_TAIL, toks)) if self.suffix_keys else None,
+            tuple(filter(b.__contains__, self.subs)) if self.subs else None,
+            bool(self.non_ascii) and not text.isascii(),
+        )
+
+    def candidates(self, sig: _Signature, out: list[int]) -> None:
+        """Append the matchers that may match a text with signature ``sig``."""
+        rel, pre, suf, subs, non_ascii = sig
         exact = self.exact
-        for k in self.exact_keys & toks:
+        for k in self.exact_keys & rel:
             out.extend(exact[k])
-        if self.prefix_keys:
-            prefix = self.prefix
-            for k in self.prefix_keys.intersection(map(_HEAD, toks)):
-                out.extend(prefix[k])
-        if self.suffix_keys:
-            suffix = self.suffix
-            for k in self.suffix_keys.intersection(map(_TAIL, toks)):
-                out.extend(suffix[k])
-        if self.subs:
-            for k, positions in self.subs.items():
-                if k in b:
-                    out.extend(positions)
-        if self.always:
-            out.extend(self.always)
-        if self.non_ascii and not text.isascii():
+        for k in pre or ():
+            out.extend(self.prefix[k])
+        for k in suf or ():
+            out.extend(self.suffix[k])
+        for k in subs or ():
+            out.extend(self.subs[k])
+        out.extend(self.always)
+        if non_ascii:
             out.extend(self.non_ascii)
-        return toks
+
+
+# (relevant words, prefix keys found, suffix keys found, substring keys found, non-ASCII)
+_Signature = tuple[
+    frozenset[bytes],
+    frozenset[bytes] | None,
+    frozenset[bytes] | None,
+    tuple[bytes, ...] | None,
+    bool,
+]
+_PlanEntry = tuple[RuleField, Callable[[BounceRecord], bool] | None, Any, "CompiledRule"]
+_PLAN_CACHE_MAX: Final = 8192  # candidate plans kept per engine (cleared when full)
 
 
 def _glob_re(globs: Iterable[str]) -> re.Pattern[str] | None:
@@ -196,6 +223,15 @@ def _host(value: str | None) -> str:
         return ""
     v = value.split(";", 1)[-1].strip()
     return v.split()[0].strip("[]<>.").lower() if v else ""
+
+
+def _cheap_scope_key(record: BounceRecord) -> tuple[str, str, str]:
+    """The record's kind, SMTP command and diagnostic type as scopes compare them."""
+    return (
+        record.kind.value,
+        (record.smtp_command or "").upper() or "none",
+        (record.diagnostic_type or "").strip().lower(),
+    )
 
 
 def record_status(record: BounceRecord) -> str | None:
@@ -232,15 +268,29 @@ class _ScopeMatcher:
         self.no_status = "none" in scope.statuses
 
     def __call__(self, record: BounceRecord) -> bool:
-        if self.kinds and record.kind.value not in self.kinds:
+        return self.cheap(*_cheap_scope_key(record)) and self.rest(record)
+
+    def cheap(self, kind: str, command: str, diagnostic_type: str) -> bool:
+        """The dimensions read from the record's kind, SMTP command and diagnostic type
+        (see :func:`_cheap_scope_key`)."""
+        if self.kinds and kind not in self.kinds:
             return False
-        if self.commands and ((record.smtp_command or "").upper() or "none") not in self.commands:
+        if self.commands and command not in self.commands:
             return False
-        if (
-            self.diagnostic_types
-            and (record.diagnostic_type or "").strip().lower() not in self.diagnostic_types
-        ):
-            return False
+        return not (self.diagnostic_types and diagnostic_type not in self.diagnostic_types)
+
+    @property
+    def has_rest(self) -> bool:
+        return (
+            self.domains is not None
+            or self.mx is not None
+            or self.reporting is not None
+            or self.statuses is not None
+            or self.no_status
+        )
+
+    def rest(self, record: BounceRecord) -> bool:
+        """The other dimensions: recipient domain, hosts, status code."""
         if self.domains is not None:
             domain = (record.recipient or "").rpartition("@")[2].strip(">").lower()
             if not domain or not self.domains.match(domain):
@@ -416,10 +466,6 @@ class Engine:
                         required=required,
                     )
                 )
-        # the hot loop reads plain tuples: (required, field, scope, pattern, rule)
-        self._hot = [
-            (m.required, m.rule.field, m.rule.scope, m.pattern, m.rule) for m in self._matchers
-        ]
         # prefilter keys: per matcher, the cheapest option given how many share a key
         options = [prefilter_options(m.pattern.pattern) for m in self._matchers]
         frequency: Counter[Key] = Counter()
@@ -432,8 +478,15 @@ class Engine:
                 choose_option(opts, frequency),
                 non_ascii=needs_non_ascii(matcher.pattern.pattern),
             )
-        for index in indexes.values():
-            index.freeze()
+        required_words: dict[RuleField, set[bytes]] = {}
+        for m in self._matchers:
+            required_words.setdefault(m.rule.field, set()).update(w for r in m.required for w in r)
+        for f, index in indexes.items():
+            index.freeze(required_words.get(f, ()))
+        # candidate plans by (kind, command, diagnostic type, field signatures...): the
+        # matchers that pass the prefilter, required words and cheap scope checks, in
+        # decision order, as (field, remaining scope check or None, pattern, rule)
+        self._plans: dict[tuple[Any, ...], tuple[_PlanEntry, ...]] = {}
         # (field, index) pairs in a fixed order; ARF records only use feedback_type
         self._indexes = [(f, indexes[f]) for f in _FIELD_ORDER if f in indexes]
         self._dsn_indexes = [(f, i) for f, i in self._indexes if f != RuleField.FEEDBACK_TYPE]
@@ -564,30 +617,27 @@ class Engine:
         indexes = self._arf_indexes if arf else self._dsn_indexes
         max_input = self.max_input
         texts: dict[RuleField, str] = {}
-        toks: dict[RuleField, frozenset[bytes]] = {}
-        cands: list[int] = []
+        key: list[Any] = [
+            kind,
+            (record.smtp_command or "").upper() or "none",
+            (record.diagnostic_type or "").strip().lower(),
+        ]
         for f, index in indexes:
             text = self._field_text(record, f)
             if text:
                 if len(text) > max_input:
                     text = text[:max_input]
                 texts[f] = text
-                toks[f] = index.collect(text, cands)
-        if cands:
-            hot = self._hot
+                key.append(f)
+                key.append(index.signature(text))
+        if len(key) > 3:
+            plan_key = tuple(key)
+            plan = self._plans.get(plan_key)
+            if plan is None:
+                plan = self._plan(plan_key)
             timeout = self.timeout
-            for mi in sorted(set(cands)) if len(cands) > 1 else cands:
-                required, field_, scope, pattern, rule = hot[mi]
-                if required:
-                    words_ = toks[field_]
-                    for req in required:
-                        if words_.isdisjoint(req):
-                            break
-                    else:
-                        required = ()
-                    if required:
-                        continue
-                if scope is not None and not scope(record):
+            for field_, rest, pattern, rule in plan:
+                if rest is not None and not rest(record):
                     continue
                 text = texts[field_]
                 try:
@@ -602,6 +652,37 @@ class Engine:
         if arf:
             return self._arf
         return self._first_fallback(record)
+
+    def _plan(self, key: tuple[Any, ...]) -> tuple[_PlanEntry, ...]:
+        """The candidates of a plan key (see ``qualify``), in decision order, with the
+        prefilter, the required-word checks and the kind / command / diagnostic-type
+        scope dimensions already applied; cached."""
+        kind, command, diagnostic_type = key[0].value, key[1], key[2]
+        indexes = dict(self._indexes)
+        sigs: dict[RuleField, _Signature] = dict(zip(key[3::2], key[4::2], strict=True))
+        cands: list[int] = []
+        for f, sig in sigs.items():
+            indexes[f].candidates(sig, cands)
+        plan: list[_PlanEntry] = []
+        for mi in sorted(set(cands)):
+            matcher = self._matchers[mi]
+            rule = matcher.rule
+            rel = sigs[rule.field][0]
+            if any(rel.isdisjoint(req) for req in matcher.required):
+                continue
+            scope = rule.scope
+            rest: Callable[[BounceRecord], bool] | None = None
+            if isinstance(scope, _ScopeMatcher):
+                if not scope.cheap(kind, command, diagnostic_type):
+                    continue
+                rest = scope.rest if scope.has_rest else None
+            else:
+                rest = scope
+            plan.append((rule.field, rest, matcher.pattern, rule))
+        if len(self._plans) >= _PLAN_CACHE_MAX:
+            self._plans.clear()
+        result = self._plans[key] = tuple(plan)
+        return result
 
     def _first_fallback(self, record: BounceRecord) -> Qualification:
         """The deciding fallback step: status code, then reply code, then unqualified."""
