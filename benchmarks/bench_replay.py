@@ -18,23 +18,34 @@ import time
 from bench_stream import run_loop, scratch_settings
 
 from processor.sample_events import generate
-from processor.stream.replay import run_replay
+from processor.stream.qualify_app import QualifyTask, build_processor
+from processor.stream.replay import _run_bounded, plan, replay_settings
+from processor.stream.stage import RuleSource, register_schemas
+from processor.stream.topics import ensure_topics
 
 
 def one_run(count: int) -> tuple[float, float]:
-    settings = scratch_settings()
-    live_rate = run_loop(settings, generate(count, garbage_every=50), passthrough=False)
+    """(live, replay) events/s; both timed from the first poll, set-up excluded."""
+    live = scratch_settings()
+    live_rate = run_loop(live, generate(count, garbage_every=50), passthrough=False)
+    settings = replay_settings(live, f"{live.instance_id}-replay", None)
+    ensure_topics(settings)
+    register_schemas(settings)
+    rules = RuleSource(settings)
+    task = QualifyTask(build_processor(settings, rules.engine), rules)
+    bounds = plan(settings, live.topics.raw, "earliest", None, False, settings.group_id)
     started = time.perf_counter()
-    code = run_replay(
+    code, progress = _run_bounded(
         settings,
-        prefix=f"{settings.instance_id}-replay",
-        start="earliest",
-        until=None,
-        rules_dir=None,
-        with_state=False,
-        out=io.StringIO(),
+        task,
+        bounds,
+        settings.group_id,
+        settings.instance_id,
+        "replay",
+        io.StringIO(),
+        lambda _loop: None,
     )
-    assert code == 0
+    assert code == 0 and sum(progress.done.values()) == count
     return live_rate, count / (time.perf_counter() - started)
 
 

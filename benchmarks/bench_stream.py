@@ -117,10 +117,13 @@ def run_loop(settings: ProcessorSettings, events: Iterable[RawEvent], passthroug
         transactional_id=settings.transactional_id,
         task=FunctionTask(handler),
     )
-    thread = threading.Thread(target=loop.run, daemon=True)
+    codes: list[int] = []
+    thread = threading.Thread(target=lambda: codes.append(loop.run()), daemon=True)
     start = time.perf_counter()
     thread.start()
     while committed(settings) < count:
+        if not thread.is_alive():
+            raise RuntimeError(f"the loop stopped early with exit code {codes}")
         time.sleep(0.2)
     elapsed = time.perf_counter() - start
     loop.request_stop()
