@@ -489,8 +489,10 @@ class Engine:
         self._plans: dict[tuple[Any, ...], tuple[_PlanEntry, ...]] = {}
         # (field, index) pairs in a fixed order; ARF records only use feedback_type
         self._indexes = [(f, indexes[f]) for f in _FIELD_ORDER if f in indexes]
-        self._dsn_indexes = [(f, i) for f, i in self._indexes if f != RuleField.FEEDBACK_TYPE]
-        self._arf_indexes = [(f, i) for f, i in self._indexes if f == RuleField.FEEDBACK_TYPE]
+        # what qualify reads per field: (field, signature of its text, text getter)
+        hot = [(f, i.signature, self._field_getter(f)) for f, i in self._indexes]
+        self._dsn_indexes = [h for h in hot if h[0] != RuleField.FEEDBACK_TYPE]
+        self._arf_indexes = [h for h in hot if h[0] == RuleField.FEEDBACK_TYPE]
         self._autoreply = self._fallback("vacation", AUTOREPLY_ID, transient=False)
         self._delivered = self._fallback("delivered", DELIVERED_ID, transient=False)
         self._arf = self._fallback("feedback", ARF_ID, transient=False)
@@ -569,6 +571,18 @@ class Engine:
         parts = (record.diagnostic, record.bounce_subject, record.bounce_from)
         return "\n".join(p for p in parts if p) or None
 
+    def _field_getter(self, f: RuleField) -> Callable[[BounceRecord], str | None]:
+        """``_field_text`` for one field, without the dispatch on the field."""
+        if f is RuleField.DIAGNOSTIC:
+            return lambda record: unfold_reply(record.diagnostic)
+        if f is RuleField.SUBJECT:
+            return operator.attrgetter("bounce_subject")
+        if f is RuleField.SENDER:
+            return operator.attrgetter("bounce_from")
+        if f is RuleField.FEEDBACK_TYPE:
+            return operator.attrgetter("feedback_type")
+        return lambda record: self._field_text(record, f)
+
     def _transient(self, record: BounceRecord) -> bool:
         if record.action and record.action.lower() == "delayed":
             return True
@@ -617,19 +631,23 @@ class Engine:
         indexes = self._arf_indexes if arf else self._dsn_indexes
         max_input = self.max_input
         texts: dict[RuleField, str] = {}
+        command = record.smtp_command
+        diagnostic_type = record.diagnostic_type
+        # the plan key: what the cheap scope checks read (as _cheap_scope_key has it),
+        # then each field that has text and its signature
         key: list[Any] = [
             kind,
-            (record.smtp_command or "").upper() or "none",
-            (record.diagnostic_type or "").strip().lower(),
+            command.upper() if command else "none",
+            diagnostic_type.strip().lower() if diagnostic_type else "",
         ]
-        for f, index in indexes:
-            text = self._field_text(record, f)
+        for f, signature, get_text in indexes:
+            text = get_text(record)
             if text:
                 if len(text) > max_input:
                     text = text[:max_input]
                 texts[f] = text
                 key.append(f)
-                key.append(index.signature(text))
+                key.append(signature(text))
         if len(key) > 3:
             plan_key = tuple(key)
             plan = self._plans.get(plan_key)
