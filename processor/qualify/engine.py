@@ -125,10 +125,12 @@ class _FieldIndex:
         "exact_keys",
         "non_ascii",
         "prefix",
+        "prefix_full",
         "prefix_keys",
         "relevant",
         "subs",
         "suffix",
+        "suffix_full",
         "suffix_keys",
     )
 
@@ -137,6 +139,10 @@ class _FieldIndex:
         self.prefix: dict[bytes, list[int]] = {}
         self.suffix: dict[bytes, list[int]] = {}
         self.subs: dict[bytes, list[int]] = {}
+        # whole PREFIX / SUFFIX keys by their indexed 4 characters, and their rules; a
+        # key is stored as it appears in " " + words(text) + " " (" acco", "ount ")
+        self.prefix_full: dict[bytes, dict[bytes, list[int]]] = {}
+        self.suffix_full: dict[bytes, dict[bytes, list[int]]] = {}
         self.always: list[int] = []
         self.non_ascii: list[int] = []  # localized phrases: only tried on non-ASCII text
         self.exact_keys: frozenset[bytes] = frozenset()
@@ -155,8 +161,12 @@ class _FieldIndex:
                 self.exact.setdefault(text, []).append(pos)
             elif key.kind == KeyKind.PREFIX and len(text) >= PREFIX_LEN:
                 self.prefix.setdefault(text[:PREFIX_LEN], []).append(pos)
+                full = self.prefix_full.setdefault(text[:PREFIX_LEN], {})
+                full.setdefault(b" " + text, []).append(pos)
             elif key.kind == KeyKind.SUFFIX and len(text) >= PREFIX_LEN:
                 self.suffix.setdefault(text[-PREFIX_LEN:], []).append(pos)
+                full = self.suffix_full.setdefault(text[-PREFIX_LEN:], {})
+                full.setdefault(text + b" ", []).append(pos)
             else:
                 self.subs.setdefault(text, []).append(pos)
 
@@ -173,10 +183,19 @@ class _FieldIndex:
         candidates, so the engine caches its candidate plans by signature."""
         b = words(text)
         toks = b.split()
+        pre = suf = None
+        if self.prefix_keys:
+            pre = self.prefix_keys.intersection(map(_HEAD, toks))
+            if pre:
+                pre = _whole_keys(pre, self.prefix_full, b, text)
+        if self.suffix_keys:
+            suf = self.suffix_keys.intersection(map(_TAIL, toks))
+            if suf:
+                suf = _whole_keys(suf, self.suffix_full, b, text)
         return (
             self.relevant.intersection(toks),
-            self.prefix_keys.intersection(map(_HEAD, toks)) if self.prefix_keys else None,
-            self.suffix_keys.intersection(map(_TAIL, toks)) if self.suffix_keys else None,
+            pre,
+            suf,
             tuple(filter(b.__contains__, self.subs)) if self.subs else None,
             bool(self.non_ascii) and not text.isascii(),
         )
@@ -188,14 +207,33 @@ class _FieldIndex:
         for k in self.exact_keys & rel:
             out.extend(exact[k])
         for k in pre or ():
-            out.extend(self.prefix[k])
+            if k[0] == 0:  # 4-character key (non-ASCII text)
+                out.extend(self.prefix[k[1:]])
+            else:
+                out.extend(self.prefix_full[k[1 : 1 + PREFIX_LEN]][k])
         for k in suf or ():
-            out.extend(self.suffix[k])
+            if k[0] == 0:
+                out.extend(self.suffix[k[1:]])
+            else:
+                out.extend(self.suffix_full[k[-1 - PREFIX_LEN : -1]][k])
         for k in subs or ():
             out.extend(self.subs[k])
         out.extend(self.always)
         if non_ascii:
             out.extend(self.non_ascii)
+
+
+def _whole_keys(
+    found: frozenset[bytes], full: dict[bytes, dict[bytes, list[int]]], b: bytes, text: str
+) -> frozenset[bytes]:
+    """On ASCII text, the whole PREFIX / SUFFIX keys (not just their indexed 4
+    characters) that start / end a word of ``b`` (``words(text)``); on other text,
+    where a case-insensitive match may involve characters the word view drops (the
+    Kelvin sign matches "k"), the 4-character keys found, marked by a leading NUL."""
+    if not text.isascii():
+        return frozenset(b"\0" + k for k in found)
+    padded = b" " + b + b" "
+    return frozenset(k for h in found for k in full[h] if k in padded)
 
 
 # (relevant words, prefix keys found, suffix keys found, substring keys found, non-ASCII)
