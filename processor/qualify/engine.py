@@ -19,7 +19,12 @@ only, else ``kind:arf`` with detail ``feedback`` (reason ``complaint``, failure 
 Speed: rules are not tried one by one. Each pattern's required literal words (see
 :mod:`processor.qualify.patterns`) go into per-field dict indexes; a record's words are
 looked up with set operations, and only the rules found are confirmed with their regex,
-in decision order. The cost is nearly flat in the number of rules.
+in decision order. What the prefilter reads of a record (its relevant words, the keys
+found, the kind / SMTP command / diagnostic type that cheap scope checks compare) is its
+plan key; the candidate list of a plan key, with required-word and cheap scope checks
+already applied, is computed once and cached, so a record usually costs one tokenising
+pass, one dict look-up and the confirming regex. The cost is nearly flat in the number
+of rules.
 
 Safety: every confirmation runs with the ``regex`` package's ``timeout`` on an input cut
 to ``max_input`` characters. A timeout is counted per rule, logged once per rule, and
