@@ -21,6 +21,7 @@ from processor.config import ProcessorSettings, load_settings
 from processor.ops.logging import configure
 from processor.sample_events import generate
 from processor.stream import avro
+from processor.stream.readers import committed_reader
 from processor.stream.runner import build_stages, run_stages
 
 
@@ -59,14 +60,7 @@ def _read_from(
     """Decode, read_committed, everything after ``starts`` (this run's output)."""
     decoder = avro.deserializer(avro.registry_client(settings.registry.url))
     ends = _ends(settings, topic)
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "group.id": "demo-reader",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
-    )
+    consumer = committed_reader(settings)
     consumer.assign([TopicPartition(topic, p, starts.get(p, 0)) for p in ends])
     out: list[dict[str, Any]] = []
     remaining = {p for p in ends if ends[p] > starts.get(p, 0)}

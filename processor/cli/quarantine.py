@@ -9,7 +9,6 @@ the state, is partitioned), newest record wins.
 from __future__ import annotations
 
 import json
-import time
 import zlib
 from datetime import datetime
 from pathlib import Path
@@ -27,21 +26,14 @@ def quarantine() -> None:
 
 
 def _latest_from_topic(config_path: Path | None, address: str) -> dict[str, Any] | None:
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import TopicPartition
 
     from processor.stream import avro
+    from processor.stream.readers import committed_reader
 
     settings = load_settings(config_path)
     topic = settings.topics.quarantine
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            **settings.kafka.client,
-            "group.id": f"quarantine-get-{time.monotonic_ns()}",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
-    )
+    consumer = committed_reader(settings)
     decoder = avro.deserializer(
         avro.registry_client(settings.registry.url, settings.registry.client)
     )

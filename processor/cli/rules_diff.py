@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -52,22 +51,15 @@ def _from_files(paths: tuple[str, ...]) -> Iterator[DiffInput]:
 
 def _from_topic(topic: str, since: timedelta, config_path: Path | None) -> Iterator[DiffInput]:
     """Every raw event of ``topic`` newer than ``since``, up to its end as of now."""
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import TopicPartition
 
     from processor.intake import parse
     from processor.stream.events import ingest_time_of
+    from processor.stream.readers import committed_reader
     from processor.stream.transactional import source_message
 
     settings = load_settings(config_path)
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            **settings.kafka.client,
-            "group.id": f"rules-diff-{time.monotonic_ns()}",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
-    )
+    consumer = committed_reader(settings)
     try:
         partitions = consumer.list_topics(topic, timeout=15).topics[topic].partitions
         millis = int((datetime.now(UTC) - since).timestamp() * 1000)

@@ -28,6 +28,7 @@ from confluent_kafka import Consumer, TopicPartition
 from processor.config import ProcessorSettings, RulesMode, StateClock, TopicSettings
 from processor.stream.events import SourceMessage
 from processor.stream.qualify_app import QualifyTask, build_processor
+from processor.stream.readers import committed_reader
 from processor.stream.stage import RuleSource, register_schemas
 from processor.stream.state_stage import StateStageTask
 from processor.stream.task import Output, StreamTask
@@ -75,18 +76,6 @@ def replay_settings(
     )
 
 
-def _consumer(settings: ProcessorSettings, group: str) -> Consumer:
-    return Consumer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            **settings.kafka.client,
-            "group.id": group,
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
-    )
-
-
 def resolve_offsets(
     consumer: Consumer, topic: str, spec: str | None, *, default_end: bool
 ) -> dict[int, int]:
@@ -122,7 +111,7 @@ def plan(
     group: str,
 ) -> Bounds:
     """The offset range per partition; resumes from ``group``'s committed progress."""
-    consumer = _consumer(settings, group)
+    consumer = committed_reader(settings, group)
     try:
         starts = resolve_offsets(consumer, source_topic, start, default_end=False)
         ends = resolve_offsets(consumer, source_topic, until, default_end=True)

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaException, Producer, TopicPartition
 
 from processor.config import ProcessorSettings
 from processor.qualify.package import RuleSetPackage
+from processor.stream.readers import committed_reader
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +67,7 @@ def read_topic(
     settings: ProcessorSettings, topic: str, timeout: float = 30
 ) -> list[tuple[bytes | None, bytes | None]]:
     """Every (key, value) of a single-partition topic up to its current end (read_committed)."""
-    consumer = Consumer(
-        {
-            **_client(settings),
-            "group.id": f"reader-{time.monotonic_ns()}",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
-    )
+    consumer = committed_reader(settings)
     try:
         tp = TopicPartition(topic, 0)
         _, end = consumer.get_watermark_offsets(tp, timeout=10, cached=False)
@@ -188,14 +182,7 @@ class RulesFollower:
 
     def _run(self) -> None:
         topic = self.settings.topics.rules
-        consumer = Consumer(
-            {
-                **_client(self.settings),
-                "group.id": f"rules-follower-{self.settings.instance_id}",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-            }
-        )
+        consumer = committed_reader(self.settings, f"rules-follower-{self.settings.instance_id}")
         try:
             tp = TopicPartition(topic, 0)
             _, end = consumer.get_watermark_offsets(tp, timeout=10, cached=False)

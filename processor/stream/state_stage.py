@@ -30,7 +30,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 
 from processor.config import ProcessorSettings, StateClock
 from processor.ops import metrics
@@ -42,6 +42,7 @@ from processor.state.signal import AddressSignal
 from processor.state.store import StateStore, open_state_store
 from processor.stream import avro
 from processor.stream.events import SourceMessage
+from processor.stream.readers import committed_reader
 from processor.stream.stage import RuleSource, StageRunner, register_schemas
 from processor.stream.task import Output, Partition, StreamTask
 from processor.stream.topics import ensure_topics
@@ -59,17 +60,14 @@ def read_changelog(
     settings: ProcessorSettings, topic: str, partition: int, timeout: float = 300
 ) -> list[tuple[bytes, bytes | None]]:
     """Every committed record of one changelog partition, oldest first."""
-    consumer = Consumer(
+    consumer = committed_reader(
+        settings,
+        f"restore-{settings.instance_id}",
         {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            **settings.kafka.client,
-            "group.id": f"restore-{settings.instance_id}",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
             "fetch.max.bytes": 52428800,
             "max.partition.fetch.bytes": 52428800,
             "queued.max.messages.kbytes": 262144,
-        }
+        },
     )
     try:
         tp = TopicPartition(topic, partition)
