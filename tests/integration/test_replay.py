@@ -78,10 +78,13 @@ def cli(
     )
 
 
-def records(env: KafkaEnv, topics: list[str]) -> dict[str, tuple[bytes, bytes, dict[str, object]]]:
+Record = tuple[bytes, bytes, dict[str, object]]  # key, value bytes, decoded
+
+
+def records(env: KafkaEnv, topics: list[str]) -> dict[str, Record]:
     """event_id -> (key, value bytes, decoded) over the read_committed view of ``topics``."""
     decode = avro.deserializer(avro.registry_client(env.registry_url))
-    found: dict[str, tuple[bytes, bytes, dict[str, object]]] = {}
+    found: dict[str, Record] = {}
     for topic in topics:
         for message in read_all(env.bootstrap_servers, topic, timeout=120):
             event = decode(message.value(), SerializationContext(topic, MessageField.VALUE))
@@ -100,6 +103,23 @@ def committed(env: KafkaEnv, group: str, topic: str) -> list[tuple[int, int]]:
         )
     finally:
         consumer.close()
+
+
+def replay_with(setup: ProcessorSetup, rules: Path, prefix: str) -> dict[str, Record]:
+    """Replay the raw topic with ``rules`` into ``prefix`` (qualification only); its records."""
+    done = cli(
+        setup,
+        "replay",
+        "--from",
+        "earliest",
+        "--rules",
+        str(rules),
+        "--output-prefix",
+        prefix,
+        "--no-state",
+    )
+    assert done.returncode == 0, done.stderr
+    return records(setup.env, [f"{prefix}.failures", f"{prefix}.unqualified"])
 
 
 def outcome(event: dict[str, object]) -> tuple[str, str]:
@@ -141,38 +161,14 @@ def test_replay_of_100k_makes_exactly_the_predicted_changes(
     )
     assert report["changes"] > 10_000  # the candidate really changes something
 
-    first = cli(
-        setup,
-        "replay",
-        "--from",
-        "earliest",
-        "--rules",
-        str(candidate),
-        "--output-prefix",
-        f"{setup.name}-r1",
-        "--no-state",
-    )
-    assert first.returncode == 0, first.stderr
-    replayed = records(setup.env, [f"{setup.name}-r1.failures", f"{setup.name}-r1.unqualified"])
+    replayed = replay_with(setup, candidate, f"{setup.name}-r1")
     assert set(replayed) == set(live_records)
     observed = Counter((outcome(live_records[i][2]), outcome(replayed[i][2])) for i in live_records)
     assert observed == expected
 
     assert committed(setup.env, setup.group_id, setup.topics["raw"]) == live_offsets
 
-    second = cli(
-        setup,
-        "replay",
-        "--from",
-        "earliest",
-        "--rules",
-        str(candidate),
-        "--output-prefix",
-        f"{setup.name}-r2",
-        "--no-state",
-    )
-    assert second.returncode == 0, second.stderr
-    again = records(setup.env, [f"{setup.name}-r2.failures", f"{setup.name}-r2.unqualified"])
+    again = replay_with(setup, candidate, f"{setup.name}-r2")
     assert {i: (k, v) for i, (k, v, _) in again.items()} == {
         i: (k, v) for i, (k, v, _) in replayed.items()
     }

@@ -7,7 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processor.intake.text import find_smtp_command
+from processor.intake.text import _COMMAND_NAMES, find_smtp_command
 
 # The definition: the last of these phrasings in the text names the command.
 _REFERENCE = re.compile(
@@ -19,30 +19,13 @@ _REFERENCE = re.compile(
     r"|\[(?P<d>RCPT_TO|MAIL_FROM|DATA)\]",
     re.IGNORECASE | re.MULTILINE,
 )
-_NAMES = {
-    "rcpt to": "RCPT",
-    "rcpt_to": "RCPT",
-    "rcpt": "RCPT",
-    "mail from": "MAIL",
-    "mail_from": "MAIL",
-    "mail": "MAIL",
-    "end of data": "DATA",
-    "data": "DATA",
-    "message text": "DATA",
-    "message data": "DATA",
-    "bdat": "DATA",
-    "helo": "HELO",
-    "ehlo": "EHLO",
-    "initial connection": "CONN",
-    "greeting": "CONN",
-}
 
 
 def reference(text: str) -> str | None:
     found = None
     for match in _REFERENCE.finditer(text):
         word = next(group for group in match.groups() if group)
-        found = _NAMES[word.lower()]
+        found = _COMMAND_NAMES[word.lower()]
     return found
 
 
