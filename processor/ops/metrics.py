@@ -37,6 +37,11 @@ commit_latency = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=REGISTRY,
 )
+stalled_fetches = Counter(
+    "bounce_stalled_fetches_total",
+    "Bounded runs (replays) that received nothing for a while and assigned again",
+    registry=REGISTRY,
+)
 batch_size = Histogram(
     "bounce_batch_records",
     "Raw events per transaction",

@@ -47,6 +47,8 @@ EXIT_OK = 0
 EXIT_FATAL = 2
 EXIT_OUTAGE = 3
 
+BOUNDED_STALL_SECONDS = 30.0
+
 OUTAGE_CODES = {KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE}
 
 
@@ -110,6 +112,8 @@ class TransactionalLoop:
         self.task = task
         self.bounded = bounded
         self.remaining: dict[tuple[str, int], int] = {}
+        self._next_in_bounds: dict[tuple[str, int], int] = {}
+        self._last_message = time.monotonic()
         self._last_punctuation = time.monotonic()
         self.health = LoopHealth()
         self._stop = threading.Event()
@@ -168,6 +172,8 @@ class TransactionalLoop:
                 if self.bounded is not None and not self.remaining and not self._pending.events:
                     break  # every bounded partition reached its end
                 self._poll_once()
+                if self.bounded is not None:
+                    self._restart_stalled_fetch()
                 if self._batch_due():
                     self._commit_batch()
                 if not self._pending.events:
@@ -198,6 +204,8 @@ class TransactionalLoop:
     def _assign_bounded(self, bounded: dict[tuple[str, int], tuple[int, int]]) -> None:
         partitions = [TopicPartition(t, p, start) for (t, p), (start, end) in bounded.items()]
         self.remaining = {tp: end for tp, (start, end) in bounded.items() if start < end}
+        self._next_in_bounds = {tp: start for tp, (start, _end) in bounded.items()}
+        self._last_message = time.monotonic()
         self.task.on_assigned(list(bounded))
         self.health.assigned.update(bounded)
         self.health.joined = True
@@ -211,6 +219,45 @@ class TransactionalLoop:
             key = (tp.topic, tp.partition)
             if tp.offset >= 0 and tp.offset >= self.remaining.get(key, tp.offset + 1):
                 del self.remaining[key]
+
+    def _restart_stalled_fetch(self) -> None:
+        """A bounded run that has received nothing for ``BOUNDED_STALL_SECONDS`` while
+        partitions remain: say what the consumer sees, and assign those partitions again
+        from the next offset to process (a fresh fetch session)."""
+        if self._pending.events or not self.remaining:
+            return
+        if time.monotonic() - self._last_message < BOUNDED_STALL_SECONDS:
+            return
+        remaining = [TopicPartition(t, p) for t, p in self.remaining]
+        try:
+            positions = {
+                (tp.topic, tp.partition): tp.offset for tp in self.consumer.position(remaining)
+            }
+            marks = {
+                (tp.topic, tp.partition): self.consumer.get_watermark_offsets(
+                    tp, timeout=5, cached=False
+                )
+                for tp in remaining
+            }
+        except KafkaException as error:
+            positions, marks = {}, {}
+            log.warning("stalled bounded fetch: cannot read positions: %s", error)
+        log.warning(
+            "no record for %ds with %d partitions left; assigning them again. "
+            "next/end/position/watermarks: %s",
+            BOUNDED_STALL_SECONDS,
+            len(self.remaining),
+            "; ".join(
+                f"{t}[{p}] {self._next_in_bounds.get((t, p))}/{end}/"
+                f"{positions.get((t, p))}/{marks.get((t, p))}"
+                for (t, p), end in sorted(self.remaining.items())
+            ),
+        )
+        metrics.stalled_fetches.inc()
+        self.consumer.assign(
+            [TopicPartition(t, p, self._next_in_bounds[(t, p)]) for t, p in self.remaining]
+        )
+        self._last_message = time.monotonic()
 
     def _poll_once(self) -> None:
         room = self.settings.batch.max_records - self._pending.events
@@ -240,6 +287,8 @@ class TransactionalLoop:
             if (message.offset() or 0) + 1 >= end:
                 del self.remaining[tp]
                 self.consumer.pause([TopicPartition(tp[0], tp[1])])
+            self._next_in_bounds[tp] = (message.offset() or 0) + 1
+            self._last_message = time.monotonic()
         pending = self._pending
         if not pending.events:
             pending.started = time.monotonic()
@@ -361,6 +410,13 @@ class TransactionalLoop:
             if tp not in assigned:
                 continue
             offset = positions.get(tp, first)
+            if self.bounded is not None:
+                # The batch may have finished this partition: it is not finished any more.
+                self._next_in_bounds[tp] = offset
+                end = self.bounded[tp][1]
+                if offset < end:
+                    self.remaining[tp] = end
+                    self.consumer.resume([TopicPartition(tp[0], tp[1])])
             try:
                 self.consumer.seek(TopicPartition(tp[0], tp[1], offset))
             except KafkaException as error:
@@ -369,7 +425,12 @@ class TransactionalLoop:
     # -- error handling ----------------------------------------------------------------
 
     def _retry(self, what: str, call: Callable[[float], object]) -> None:
-        """Run a transactional call, retrying retriable errors within the outage bound."""
+        """Run a transactional call, retrying retriable errors within the outage bound.
+
+        The bound counts from this call's first failure, even while metadata requests
+        succeed: a coordinator that keeps timing out is as much an outage as a dead broker.
+        """
+        failing_since: float | None = None
         while True:
             try:
                 call(self._call_timeout())
@@ -377,6 +438,14 @@ class TransactionalLoop:
                 return
             except KafkaException as error:
                 self._classify(error.args[0], what)
+                now = time.monotonic()
+                failing_since = failing_since or now
+                if now - failing_since > self.settings.resilience.max_outage_seconds:
+                    raise FatalKafkaError(
+                        f"{what} kept failing for more than "
+                        f"{self.settings.resilience.max_outage_seconds}s: {error}",
+                        EXIT_OUTAGE,
+                    ) from error
                 self._mark_outage()
                 self._check_outage()
                 time.sleep(0.5)

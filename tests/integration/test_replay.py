@@ -69,13 +69,20 @@ def candidate_rules(tmp_path: Path) -> Path:
 def cli(
     setup: ProcessorSetup, *args: str, timeout: float = 900
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "processor", *args, "--config", str(setup.config("cli", 0))],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    """Run the CLI; a run past ``timeout`` fails with the end of what it logged."""
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "processor", *args, "--config", str(setup.config("cli", 0))],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as expired:
+        logged = expired.stderr or b""
+        text = logged.decode(errors="replace") if isinstance(logged, bytes) else logged
+        lines = [line.rsplit("\r", 1)[-1] for line in text.splitlines()]
+        pytest.fail(f"{args[0]} ran past {timeout}s; its log ends:\n" + "\n".join(lines[-60:]))
 
 
 Record = tuple[bytes, bytes, dict[str, object]]  # key, value bytes, decoded
