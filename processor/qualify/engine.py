@@ -28,7 +28,11 @@ of rules.
 
 Safety: every confirmation runs with the ``regex`` package's ``timeout`` on an input cut
 to ``max_input`` characters. A timeout is counted per rule, logged once per rule, and
-the record falls through to the next candidate / step.
+the record falls through to the next candidate / step. The one exception: a pattern
+whose search is proven to do bounded work on a short input
+(:func:`processor.qualify.patterns.short_input_bounded`, a few million backtracking
+steps at most) runs on inputs of up to ``SHORT_INPUT`` characters without the limit,
+whose clock checks cost more than such a search itself.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from processor.qualify.loader import LoadedRule, RuleSet, RuleSetError, load_rul
 from processor.qualify.model import RuleField, Scope
 from processor.qualify.patterns import (
     PREFIX_LEN,
+    SHORT_INPUT,
     Key,
     KeyKind,
     KeyOption,
@@ -59,6 +64,7 @@ from processor.qualify.patterns import (
     needs_non_ascii,
     prefilter_options,
     required_word_sets,
+    short_input_bounded,
     split_alternatives,
 )
 from processor.qualify.result import FailureType, Qualification, Reason
@@ -249,7 +255,9 @@ _Signature = tuple[
     tuple[bytes, ...] | None,
     bool,
 ]
-_PlanEntry = tuple[RuleField, Callable[[BounceRecord], bool] | None, Any, "CompiledRule"]
+# field, the scope check left to run, the regex, the rule, and whether the regex may skip
+# the time limit on short inputs
+_PlanEntry = tuple[RuleField, Callable[[BounceRecord], bool] | None, Any, "CompiledRule", bool]
 _PLAN_CACHE_MAX: Final = 8192  # candidate plans kept per engine (cleared when full)
 
 
@@ -697,15 +705,18 @@ class Engine:
             if plan is None:
                 plan = self._plan(plan_key)
             timeout = self.timeout
-            for field_, rest, pattern, rule in plan:
+            for field_, rest, pattern, rule, bounded in plan:
                 if rest is not None and not rest(record):
                     continue
                 text = texts[field_]
-                try:
-                    found = pattern.search(text, 0, max_input, None, False, timeout)
-                except TimeoutError:
-                    self._timed_out(rule, text)
-                    continue
+                if bounded and len(text) <= SHORT_INPUT:
+                    found = pattern.search(text)
+                else:
+                    try:
+                        found = pattern.search(text, 0, max_input, None, False, timeout)
+                    except TimeoutError:
+                        self._timed_out(rule, text)
+                        continue
                 if found is not None:
                     if rule.varies and self._transient(record):
                         return rule.transient_result
@@ -739,7 +750,8 @@ class Engine:
                 rest = scope.rest if scope.has_rest else None
             else:
                 rest = scope
-            plan.append((rule.field, rest, matcher.pattern, rule))
+            bounded = short_input_bounded(matcher.pattern.pattern)
+            plan.append((rule.field, rest, matcher.pattern, rule, bounded))
         if len(self._plans) >= _PLAN_CACHE_MAX:
             self._plans.clear()
         result = self._plans[key] = tuple(plan)

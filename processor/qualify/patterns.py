@@ -792,3 +792,82 @@ def needs_non_ascii(pattern: str) -> bool:
         return _seq_needs_non_ascii(parse(pattern))
     except PatternSyntaxError:
         return False
+
+
+# ------------------------------------------------------------------ bounded work
+
+# Above this many characters every search runs under the time limit.
+SHORT_INPUT = 512
+# Backtracking steps a search over a short input may need at most to skip the limit.
+_STEP_BUDGET = 1 << 22
+
+
+def _work_shape(seq: Any) -> tuple[int, int] | None:
+    """(degree, paths) of ``seq``: the unbounded repeats that can end in more than one
+    place (each multiplies the work by the input length), and the number of ways the rest
+    can match from one position (a sequence multiplies, an alternation adds, a bounded
+    repeat multiplies by its range). None where no such bound holds: a backreference, a
+    conditional, or a repeat of something that itself varies."""
+    degree, paths = 0, 1
+    items = list(seq)
+    for i, (op, av) in enumerate(items):
+        if op in (C.GROUPREF, C.GROUPREF_EXISTS):
+            return None
+        if op in _REPEATS and _unbounded(av) and _ends_where_rest_starts(av, items[i + 1 :]):
+            continue  # a run of one character class that cannot end anywhere else
+        if op == C.BRANCH:
+            alternatives = [_work_shape(alt) for alt in av[1]]
+            if any(shape is None for shape in alternatives):
+                return None
+            degree += max(shape[0] for shape in alternatives if shape is not None)
+            paths *= sum(shape[1] for shape in alternatives if shape is not None)
+            continue
+        inner = [_work_shape(sub) for sub in _subseqs(op, av)]
+        if any(shape is None for shape in inner):
+            return None
+        inner_degree, inner_paths = 0, 1
+        for shape in inner:
+            if shape is not None:
+                inner_degree += shape[0]
+                inner_paths *= shape[1]
+        if op in _REPEATS:
+            if av[1] > 1 and (inner_degree or inner_paths > 1):
+                return None
+            if _unbounded(av):
+                degree += 1
+            elif av[1] != av[0]:
+                paths *= av[1] - av[0] + 1
+        degree += inner_degree
+        paths *= inner_paths
+    return degree, paths
+
+
+def _ends_where_rest_starts(repeat: Any, rest: list[Any]) -> bool:
+    """A repeat of one character class followed (in its sequence) by something that must
+    start with a character outside that class: the run has one possible end, so it adds
+    no backtracking choice (``\\s+unknown``)."""
+    body = list(repeat[2])
+    if len(body) != 1 or not rest or nullable(rest):
+        return False
+    chars = char_set(*body[0])
+    return chars is not None and not (chars & first_chars(rest))
+
+
+@lru_cache(maxsize=4096)
+def short_input_bounded(pattern: str) -> bool:
+    """Whether a search of this pattern over at most ``SHORT_INPUT`` characters does
+    bounded work, so that it can run without the regex time limit's clock checks.
+
+    True when the pattern has no structural hazard and its backtracking search needs at
+    most about ``SHORT_INPUT`` start positions x ``SHORT_INPUT`` ** degree x paths steps
+    (see ``_work_shape``), under a few million: milliseconds at worst.
+    """
+    try:
+        if hazards(pattern):
+            return False
+        shape = _work_shape(parse(pattern))
+    except PatternSyntaxError:
+        return False
+    if shape is None or shape[0] > 1:
+        return False
+    return SHORT_INPUT ** (1 + shape[0]) * shape[1] <= _STEP_BUDGET
