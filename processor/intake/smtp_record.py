@@ -57,6 +57,7 @@ def parse_smtp_record(obj: Any) -> ParseResult:
     if status is None:
         status = find_status(diagnostic)
     timestamp = _timestamp(obj.get("timestamp"))
+    mx = _text(obj.get("mx"))
     record = BounceRecord(
         kind=RecordKind.SMTP,
         recipient=recipient,
@@ -66,8 +67,8 @@ def parse_smtp_record(obj: Any) -> ParseResult:
         diagnostic=first_line(diagnostic),
         diagnostic_type="smtp",
         dialect=NAME,
-        remote_mta=_text(obj.get("mx")),
-        mx=_text(obj.get("mx")),
+        remote_mta=mx,
+        mx=mx,
         sending_ip=_text(obj.get("sending_ip")),
         original_message_id=_text(obj.get("message_id")),
         last_attempt_date=timestamp,

@@ -9,12 +9,15 @@ knows only the registry URL can decode what we produce.
 from __future__ import annotations
 
 import json
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
-from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
+from fastavro import schemaless_writer
 
 from processor.paths import schemas_dir
 
@@ -52,19 +55,58 @@ def set_backward_compatibility(client: SchemaRegistryClient, topic: str) -> None
     client.set_compatibility(subject_name=value_subject(topic), level="BACKWARD")
 
 
+class WireSerializer:
+    """Values of one schema in the Confluent wire format: magic byte 0, the big-endian
+    4-byte schema id of the topic's value subject, then the Avro body (fastavro).
+
+    The same bytes as Confluent's ``AvroSerializer`` without its per-call subject,
+    rule and validation machinery, and with the schema id kept per topic (two subjects
+    may give one schema two ids). With ``auto_register`` off, the schema must have been
+    registered first (at start-up or by ``bounce-processor schemas register``); its id is
+    looked up once per topic.
+    """
+
+    def __init__(
+        self, client: SchemaRegistryClient, schema_name: str, *, auto_register: bool = False
+    ) -> None:
+        text = load_schema_text(schema_name)
+        self.schema_name = schema_name
+        self._client = client
+        self._schema = Schema(text, schema_type="AVRO")
+        self._parsed = fastavro.parse_schema(json.loads(text))
+        self._auto_register = auto_register
+        self._headers: dict[str, bytes] = {}
+
+    def header(self, topic: str) -> bytes:
+        """Magic byte and schema id for ``topic``'s values (looked up once)."""
+        found = self._headers.get(topic)
+        if found is None:
+            subject = value_subject(topic)
+            schema_id: int | None
+            if self._auto_register:
+                schema_id = self._client.register_schema(subject, self._schema)
+            else:
+                schema_id = self._client.lookup_schema(subject, self._schema).schema_id
+            if schema_id is None:
+                raise ValueError(f"no schema id for {subject}")
+            found = self._headers[topic] = _MAGIC + schema_id.to_bytes(4, "big")
+        return found
+
+    def __call__(self, record: dict[str, Any], topic: str) -> bytes:
+        out = BytesIO()
+        out.write(self.header(topic))
+        schemaless_writer(out, self._parsed, record)
+        return out.getvalue()
+
+
+_MAGIC = b"\x00"
+
+
 def serializer(
     client: SchemaRegistryClient, schema_name: str, *, auto_register: bool = False
-) -> AvroSerializer:
-    """A Confluent Avro serializer for ``schema_name``.
-
-    With ``auto_register`` off, the schema must have been registered first (at start-up
-    or by ``bounce-processor schemas register``); the serializer then looks up its id.
-    """
-    return AvroSerializer(
-        client,
-        load_schema_text(schema_name),
-        conf={"auto.register.schemas": auto_register, "use.latest.version": False},
-    )
+) -> WireSerializer:
+    """A wire-format serializer for ``schema_name`` (see :class:`WireSerializer`)."""
+    return WireSerializer(client, schema_name, auto_register=auto_register)
 
 
 def deserializer(client: SchemaRegistryClient) -> AvroDeserializer:
@@ -72,12 +114,9 @@ def deserializer(client: SchemaRegistryClient) -> AvroDeserializer:
     return AvroDeserializer(client)
 
 
-def encode(serializer: AvroSerializer, record: dict[str, Any], topic: str) -> bytes:
+def encode(serializer: WireSerializer, record: dict[str, Any], topic: str) -> bytes:
     """``record`` in the Confluent wire format for ``topic``'s values."""
-    data = serializer(record, SerializationContext(topic, MessageField.VALUE))
-    if data is None:
-        raise ValueError(f"nothing serialised for {topic}")
-    return bytes(data)
+    return serializer(record, topic)
 
 
 def decode(deserializer: AvroDeserializer, value: bytes, topic: str) -> dict[str, Any]:

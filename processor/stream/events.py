@@ -73,14 +73,30 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def event_time_of(record: BounceRecord, message: SourceMessage) -> datetime:
-    """The bounce's own time; the Kafka timestamp when the bounce carries none."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def utc_millis(moment: datetime) -> int:
+    """An aware datetime as Avro ``timestamp-millis`` (exactly fastavro's conversion, at
+    a fraction of its cost: the events carry millis, decoders still get datetimes)."""
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def event_millis_of(record: BounceRecord, message: SourceMessage) -> int:
+    """The bounce's own time; the Kafka timestamp when the bounce carries none
+    (``timestamp-millis``)."""
     own = _utc(record.event_time or record.last_attempt_date or record.arrival_date)
     if own is not None:
-        return own
+        return utc_millis(own)
+    return ingest_millis_of(message)
+
+
+def ingest_millis_of(message: SourceMessage) -> int:
+    """:func:`ingest_time_of` as ``timestamp-millis``."""
     if message.timestamp_ms is not None and message.timestamp_ms > 0:
-        return datetime.fromtimestamp(message.timestamp_ms / 1000, tz=UTC)
-    return datetime.fromtimestamp(0, tz=UTC)
+        return message.timestamp_ms
+    return 0
 
 
 def ingest_time_of(message: SourceMessage) -> datetime:
@@ -96,8 +112,9 @@ def failure_event(
     qualification: Qualification,
     message: SourceMessage,
     recipient_index: int,
-    ingest_time: datetime,
+    ingest_millis: int,
 ) -> dict[str, Any]:
+    """The Avro record of one qualified recipient (times as ``timestamp-millis``)."""
     return {
         "event_id": event_id(message.topic, message.partition, message.offset, recipient_index),
         "source": {
@@ -106,8 +123,8 @@ def failure_event(
             "offset": message.offset,
         },
         "recipient_index": recipient_index,
-        "event_time": event_time_of(record, message),
-        "processing_time": ingest_time,
+        "event_time": event_millis_of(record, message),
+        "processing_time": ingest_millis,
         "kind": record.kind.value,
         "recipient": normalise_address(record.recipient),
         "original_recipient": record.original_recipient,

@@ -163,7 +163,7 @@ class QualifyProcessor:
             except Exception as error:
                 raise StageError("qualify", type(error).__name__, str(error)) from error
             event = events.failure_event(
-                record, qualification, source, index, events.ingest_time_of(message)
+                record, qualification, source, index, events.ingest_millis_of(message)
             )
             topic = (
                 self.topics.unqualified

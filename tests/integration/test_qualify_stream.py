@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from confluent_kafka import Producer
+from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from processor.sample_events import RawEvent, generate
@@ -88,7 +89,8 @@ def test_count_in_equals_failures_plus_unqualified_plus_dead_letters(setup: Proc
 def test_avro_envelope_and_tombstone(setup: ProcessorSetup) -> None:
     client = avro.registry_client(setup.env.registry_url)
     avro.register_schema(client, setup.topics["raw"], "raw_envelope")
-    serialize = avro.serializer(client, "raw_envelope")
+    # an upstream collector writes with the stock Confluent serializer
+    serialize = AvroSerializer(client, avro.load_schema_text("raw_envelope"))
     payload = json.dumps(
         {"recipient": "env@example.com", "diagnostic": "550 5.1.1 user unknown"}
     ).encode()

@@ -110,7 +110,7 @@ def produce_failures(setup: ProcessorSetup, events: list[dict[str, Any]]) -> dic
 
     topic = setup.topics["failures"]
     for event in events:
-        value = serialize(event, SerializationContext(topic, MessageField.VALUE))
+        value = serialize(event, topic)
         producer.produce(topic, key=event["recipient"].encode(), value=value, on_delivery=delivered)
         producer.poll(0)
     assert producer.flush(60) == 0

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.schema_registry import Schema
+from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
@@ -68,13 +69,16 @@ def test_transactional_avro_roundtrip_read_committed(kafka_env: KafkaEnv, unique
     assert json.loads(registered.schema.schema_str)["name"] == "FailureEvent"
 
     serialize = avro.serializer(client, "failure_event")
+    stock = AvroSerializer(client, avro.load_schema_text("failure_event"))
     producer = transactional_producer(kafka_env, unique_name)
     producer.begin_transaction()
     sent = [failure_event(n) for n in range(5)]
     for event in sent:
-        value = serialize(event, SerializationContext(topic, MessageField.VALUE))
-        assert value is not None and value[0] == 0  # Confluent wire format: magic byte
+        value = serialize(event, topic)
+        assert value[0] == 0  # Confluent wire format: magic byte
         assert int.from_bytes(value[1:5], "big") == schema_id
+        # byte for byte what the stock Confluent serializer writes
+        assert value == stock(event, SerializationContext(topic, MessageField.VALUE))
         producer.produce(topic, key=str(event["recipient"]).encode(), value=value)
     producer.commit_transaction(30)
 
