@@ -1,10 +1,11 @@
 """End-to-end throughput of the qualification stage through the local broker.
 
-For SMTP records and for DSN emails, measures events/s from the first event handled (after the group join) until every
-input's offset is committed, with the real loop (transactions, Avro, registry) and the
-default rules; and, in the same run, a passthrough baseline: the same consumer /
-producer / transaction settings, but the task copies each raw event to an output topic
-without parsing or rules. Prints medians over repetitions and the ratio.
+For SMTP records and for DSN emails, measures events/s from the first event handled
+(after the group join) until every input's offset is committed, with the real loop
+(transactions, Avro, registry) and the default rules; and, in the same run, a
+passthrough baseline: the same consumer / producer / transaction settings, but the task
+copies each raw event to an output topic without parsing or rules. Runs are interleaved;
+prints medians over repetitions and the ratio.
 Target: SMTP records at >= 50 % of passthrough.
 
     python benchmarks/bench_stream.py [--events 20000] [--repeat 3]
