@@ -28,11 +28,11 @@ of rules.
 
 Safety: every confirmation runs with the ``regex`` package's ``timeout`` on an input cut
 to ``max_input`` characters. A timeout is counted per rule, logged once per rule, and
-the record falls through to the next candidate / step. The one exception: a pattern
-whose search is proven to do bounded work on a short input
-(:func:`processor.qualify.patterns.short_input_bounded`, a few million backtracking
-steps at most) runs on inputs of up to ``SHORT_INPUT`` characters without the limit,
-whose clock checks cost more than such a search itself.
+the record falls through to the next candidate / step. The one exception: on an
+input short enough for its search to be proven bounded
+(:func:`processor.qualify.patterns.limit_free_length`: a few million backtracking
+steps at most), a pattern runs without the limit, whose clock checks cost more than
+such a search itself.
 """
 
 from __future__ import annotations
@@ -56,15 +56,14 @@ from processor.qualify.loader import LoadedRule, RuleSet, RuleSetError, load_rul
 from processor.qualify.model import RuleField, Scope
 from processor.qualify.patterns import (
     PREFIX_LEN,
-    SHORT_INPUT,
     Key,
     KeyKind,
     KeyOption,
     choose_option,
+    limit_free_length,
     needs_non_ascii,
     prefilter_options,
     required_word_sets,
-    short_input_bounded,
     split_alternatives,
 )
 from processor.qualify.result import FailureType, Qualification, Reason
@@ -255,9 +254,9 @@ _Signature = tuple[
     tuple[bytes, ...] | None,
     bool,
 ]
-# field, the scope check left to run, the regex, the rule, and whether the regex may skip
-# the time limit on short inputs
-_PlanEntry = tuple[RuleField, Callable[[BounceRecord], bool] | None, Any, "CompiledRule", bool]
+# field, the scope check left to run, the regex, the rule, and the longest input the
+# regex may search without the time limit
+_PlanEntry = tuple[RuleField, Callable[[BounceRecord], bool] | None, Any, "CompiledRule", int]
 _PLAN_CACHE_MAX: Final = 8192  # candidate plans kept per engine (cleared when full)
 
 
@@ -705,11 +704,11 @@ class Engine:
             if plan is None:
                 plan = self._plan(plan_key)
             timeout = self.timeout
-            for field_, rest, pattern, rule, bounded in plan:
+            for field_, rest, pattern, rule, limit_free in plan:
                 if rest is not None and not rest(record):
                     continue
                 text = texts[field_]
-                if bounded and len(text) <= SHORT_INPUT:
+                if len(text) <= limit_free:
                     found = pattern.search(text)
                 else:
                     try:
@@ -750,8 +749,8 @@ class Engine:
                 rest = scope.rest if scope.has_rest else None
             else:
                 rest = scope
-            bounded = short_input_bounded(matcher.pattern.pattern)
-            plan.append((rule.field, rest, matcher.pattern, rule, bounded))
+            limit_free = limit_free_length(matcher.pattern.pattern)
+            plan.append((rule.field, rest, matcher.pattern, rule, limit_free))
         if len(self._plans) >= _PLAN_CACHE_MAX:
             self._plans.clear()
         result = self._plans[key] = tuple(plan)

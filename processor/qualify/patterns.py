@@ -796,10 +796,8 @@ def needs_non_ascii(pattern: str) -> bool:
 
 # ------------------------------------------------------------------ bounded work
 
-# Above this many characters every search runs under the time limit.
-SHORT_INPUT = 512
-# Backtracking steps a search over a short input may need at most to skip the limit.
-_STEP_BUDGET = 1 << 22
+# Backtracking steps a search may need at most to run without the regex time limit.
+STEP_BUDGET = 1 << 22
 
 
 def _work_shape(seq: Any) -> tuple[int, int] | None:
@@ -854,20 +852,22 @@ def _ends_where_rest_starts(repeat: Any, rest: list[Any]) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def short_input_bounded(pattern: str) -> bool:
-    """Whether a search of this pattern over at most ``SHORT_INPUT`` characters does
-    bounded work, so that it can run without the regex time limit's clock checks.
+def limit_free_length(pattern: str) -> int:
+    """The longest input on which a search of this pattern is proven to do bounded work,
+    so that it can run without the regex time limit's clock checks (0: never).
 
-    True when the pattern has no structural hazard and its backtracking search needs at
-    most about ``SHORT_INPUT`` start positions x ``SHORT_INPUT`` ** degree x paths steps
-    (see ``_work_shape``), under a few million: milliseconds at worst.
+    From ``_work_shape``: a backtracking search over ``n`` characters needs at most about
+    ``n`` start positions x ``n ** degree`` x ``paths`` steps; the answer is the largest
+    ``n`` that keeps this under ``STEP_BUDGET`` (a few million steps: milliseconds).
+    Patterns with structural hazards or a degree above 1 always run under the limit.
     """
     try:
         if hazards(pattern):
-            return False
+            return 0
         shape = _work_shape(parse(pattern))
     except PatternSyntaxError:
-        return False
+        return 0
     if shape is None or shape[0] > 1:
-        return False
-    return SHORT_INPUT ** (1 + shape[0]) * shape[1] <= _STEP_BUDGET
+        return 0
+    degree, paths = shape
+    return int((STEP_BUDGET / paths) ** (1 / (1 + degree)))
