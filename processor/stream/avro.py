@@ -9,13 +9,15 @@ knows only the registry URL can decode what we produce.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 from fastavro import schemaless_writer
 
@@ -48,11 +50,26 @@ def register_schema(client: SchemaRegistryClient, topic: str, schema_name: str) 
     client raises ``SchemaRegistryError`` then.
     """
     schema = Schema(load_schema_text(schema_name), schema_type="AVRO")
-    return client.register_schema(value_subject(topic), schema)
+    return _once_more_on_conflict(lambda: client.register_schema(value_subject(topic), schema))
 
 
 def set_backward_compatibility(client: SchemaRegistryClient, topic: str) -> None:
-    client.set_compatibility(subject_name=value_subject(topic), level="BACKWARD")
+    subject = value_subject(topic)
+    _once_more_on_conflict(lambda: client.set_compatibility(subject_name=subject, level="BACKWARD"))
+
+
+_T = TypeVar("_T")
+
+
+def _once_more_on_conflict(call: Callable[[], _T]) -> _T:
+    """Stages starting together register the same subjects: the registry answers 409 to
+    the one that loses a create race; the same call then finds what the other created."""
+    try:
+        return call()
+    except SchemaRegistryError as error:
+        if error.http_status_code != 409:
+            raise
+        return call()
 
 
 class WireSerializer:

@@ -9,6 +9,7 @@ transactions invisible to it, and the registry refusing a BACKWARD-incompatible 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -150,3 +151,26 @@ def test_registry_refuses_backward_incompatible_change(
     assert refused.value.http_status_code == 409
     versions = client.get_versions(avro.value_subject(topic))
     assert len(versions) == 2
+
+
+def test_stages_starting_together_register_the_same_subjects(
+    kafka_env: KafkaEnv, unique_name: str
+) -> None:
+    """Replicas start at the same moment and all register their subjects: whichever
+    loses the registry's create race must still start (it once died on a 409)."""
+    topics = [f"race-{unique_name}-{n}" for n in range(3)]
+
+    def register_all() -> list[int]:
+        client = avro.registry_client(kafka_env.registry_url)
+        ids = []
+        for topic in topics:
+            avro.set_backward_compatibility(client, topic)
+            ids.append(avro.register_schema(client, topic, "failure_event"))
+        return ids
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda _: register_all(), range(6)))
+    assert all(ids == results[0] for ids in results)
+    client = avro.registry_client(kafka_env.registry_url)
+    for topic in topics:
+        assert client.get_compatibility(avro.value_subject(topic)) == "BACKWARD"
