@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -66,9 +67,18 @@ def replay(
             raise click.ClickException(f"rule-set version {rules_version} is not published")
         rules_dir = package.unpack()
     loops: list[TransactionalLoop] = []
+    stopped = threading.Event()
 
     def stop(*_: object) -> None:
+        stopped.set()
         for loop in loops:
+            loop.request_stop()
+
+    def register(loop: TransactionalLoop) -> None:
+        """A loop created after the signal (during start-up, or the next phase) stops
+        at once, so that no phase starts after an interruption."""
+        loops.append(loop)
+        if stopped.is_set():
             loop.request_stop()
 
     signal.signal(signal.SIGINT, stop)
@@ -82,6 +92,6 @@ def replay(
             rules_dir=rules_dir,
             with_state=not no_state,
             restart=restart,
-            register_stop=loops.append,
+            register_stop=register,
         )
     )

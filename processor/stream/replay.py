@@ -35,6 +35,8 @@ from processor.stream.task import Output, StreamTask
 from processor.stream.topics import ensure_topics
 from processor.stream.transactional import EXIT_OK, TransactionalLoop
 
+EXIT_INTERRUPTED = 130  # stopped by a signal before the end; the same command resumes
+
 log = logging.getLogger(__name__)
 
 Bounds = dict[tuple[str, int], tuple[int, int]]
@@ -212,6 +214,8 @@ def _run_bounded(
     code = loop.run()
     finished.set()
     print(f"\r{label}: {progress.line()}", file=out, flush=True)
+    if code == EXIT_OK and loop.stop_requested:
+        code = EXIT_INTERRUPTED
     return code, progress
 
 
@@ -245,6 +249,7 @@ def run_replay(
         register_stop,
     )
     if code != EXIT_OK or not with_state:
+        _say_interrupted(code, out)
         return code
     state_task = StateStageTask(settings, rules)
     for topic, label in (
@@ -263,6 +268,7 @@ def run_replay(
             register_stop,
         )
         if code != EXIT_OK:
+            _say_interrupted(code, out)
             return code
     summary = ", ".join(f"{topic}: {count}" for topic, count in sorted(progress.outputs.items()))
     elapsed = time.monotonic() - progress.started
@@ -271,3 +277,8 @@ def run_replay(
         file=out,
     )
     return EXIT_OK
+
+
+def _say_interrupted(code: int, out: TextIO) -> None:
+    if code == EXIT_INTERRUPTED:
+        print("replay interrupted; run the same command again to resume", file=out)

@@ -156,6 +156,10 @@ class TransactionalLoop:
             self._stop_deadline = time.monotonic() + self.settings.shutdown.timeout_seconds
             self._stop.set()
 
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
     def run(self) -> int:
         try:
             self._retry("init_transactions", lambda t: self.producer.init_transactions(t))

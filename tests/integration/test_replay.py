@@ -203,7 +203,11 @@ def test_replay_with_live_rules_equals_live_run_and_resumes(setup: ProcessorSetu
     interrupted = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(6)
     interrupted.send_signal(signal.SIGINT)
-    interrupted.wait(60)
+    _, interrupted_log = interrupted.communicate(timeout=120)
+    # stopped mid-way (130) or, on a fast machine, done before the signal (0)
+    assert interrupted.returncode in (0, 130), interrupted_log.decode()[-3000:]
+    if interrupted.returncode == 130:
+        assert b"run the same command again to resume" in interrupted_log
     resumed = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert "replay done" in resumed.stderr
