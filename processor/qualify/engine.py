@@ -126,6 +126,11 @@ def _continuation_re(code: str, status: str | None) -> re.Pattern[str]:
     return re.compile(rf"\s{code}[ -]" + (rf"(?:{re.escape(status)}\s)?" if status else ""))
 
 
+def _unselective(key: Key) -> bool:
+    """A one-character substring key (a digit of a reply code, say)."""
+    return key.kind not in (KeyKind.EXACT, KeyKind.PREFIX, KeyKind.SUFFIX) and len(key.text) < 2
+
+
 class _FieldIndex:
     """Prefilter for the rules of one field: word -> rule positions."""
 
@@ -162,6 +167,8 @@ class _FieldIndex:
         self.relevant: frozenset[bytes] = frozenset()
 
     def add(self, pos: int, option: KeyOption | None, *, non_ascii: bool = False) -> None:
+        if option is not None and any(_unselective(key) for key in option):
+            option = None  # present in nearly every text: not worth a look-up per record
         if option is None:
             (self.non_ascii if non_ascii else self.always).append(pos)
             return
