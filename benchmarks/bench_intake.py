@@ -4,9 +4,9 @@ Parses (and qualifies, with the rule engine when it is importable, else the inte
 status mapping of the CLI) every message of ``../shared/corpus/eml`` replicated to a few
 thousand messages, in one process (one core), several runs; prints the median
 messages/s (CPU time, with the wall-clock median beside it) for intake alone and
-intake + qualification, then times
+intake + qualification, and in the same runs (the variants take turns)
 ``flufl.bounce.scan_message`` (bytes parsed into a stdlib message, then scanned) on the
-same messages and prints the ratio. Figures only: nothing here asserts on speed.
+same messages, and prints the ratio. Figures only: nothing here asserts on speed.
 
     .venv/bin/python benchmarks/bench_intake.py [--messages 5000] [--runs 5] [--corpus DIR]
 """
@@ -50,20 +50,38 @@ def load_qualify() -> tuple[str, Callable[[BounceRecord], object]]:
         return "interim status mapping (rule engine not available)", interim_status_qualification
 
 
-def rate(work: Callable[[bytes], object], messages: list[bytes], runs: int) -> Rate:
-    """Median (and best) messages per CPU-second, and the median per wall-second, over
-    ``runs`` passes. CPU time is the per-core figure: on a shared, busy machine the wall
-    clock also counts the time other processes held the core."""
-    rates, wall_rates = [], []
+def one_pass(work: Callable[[bytes], object], messages: list[bytes]) -> tuple[float, float]:
+    """Messages per CPU-second and per wall-second of one pass. CPU time is the per-core
+    figure: on a shared, busy machine the wall clock also counts the time other
+    processes held the core."""
+    start, wall_start = time.process_time(), time.perf_counter()
+    for data in messages:
+        work(data)
+    elapsed = time.process_time() - start
+    wall = time.perf_counter() - wall_start
+    return (
+        len(messages) / elapsed if elapsed > 0 else float("inf"),
+        len(messages) / wall if wall > 0 else float("inf"),
+    )
+
+
+def rates(
+    variants: dict[str, Callable[[bytes], object]], messages: list[bytes], runs: int
+) -> dict[str, Rate]:
+    """Median (and best) rate of each variant over ``runs`` passes, the variants taking
+    turns within each run, so that the machine's drift on a shared host hits all alike."""
+    found: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     for _ in range(runs):
-        start, wall_start = time.process_time(), time.perf_counter()
-        for data in messages:
-            work(data)
-        elapsed = time.process_time() - start
-        wall = time.perf_counter() - wall_start
-        rates.append(len(messages) / elapsed if elapsed > 0 else float("inf"))
-        wall_rates.append(len(messages) / wall if wall > 0 else float("inf"))
-    return Rate(statistics.median(rates), max(rates), statistics.median(wall_rates))
+        for name, work in variants.items():
+            found[name].append(one_pass(work, messages))
+    return {
+        name: Rate(
+            statistics.median(cpu for cpu, _ in passes),
+            max(cpu for cpu, _ in passes),
+            statistics.median(wall for _, wall in passes),
+        )
+        for name, passes in found.items()
+    }
 
 
 class Rate(NamedTuple):
@@ -92,30 +110,35 @@ def main() -> None:
         for record in parse(data).records:
             qualify(record)
 
-    rate(parse, messages[:200], 1)  # warm-up: regex compilation, imports
-    intake_rate = rate(parse, messages, args.runs)
-    full_rate = rate(intake_and_qualify, messages, args.runs)
-    print(f"messages per run: {len(messages)} (corpus replicated), runs: {args.runs}, one core")
-    print(f"intake (parse) only        : {intake_rate}")
-    print(f"intake + qualify           : {full_rate}  [{label}]")
-
-    try:
-        from flufl.bounce import scan_message
-    except ImportError:
-        print("flufl.bounce not installed: no peer comparison (pip install flufl.bounce)")
-        return
-
     def flufl(data: bytes) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             scan_message(email.message_from_bytes(data))
 
-    flufl(messages[0])
-    flufl_rate = rate(flufl, messages, args.runs)
-    print(f"flufl.bounce scan_message  : {flufl_rate}")
+    variants: dict[str, Callable[[bytes], object]] = {
+        "intake": parse,
+        "full": intake_and_qualify,
+    }
+    try:
+        from flufl.bounce import scan_message
+
+        variants["flufl"] = flufl
+    except ImportError:
+        pass
+    for work in variants.values():  # warm-up: regex compilation, imports
+        one_pass(work, messages[:300])
+    found = rates(variants, messages, args.runs)
+    print(f"messages per run: {len(messages)} (corpus replicated), runs: {args.runs}, one core")
+    print(f"intake (parse) only        : {found['intake']}")
+    print(f"intake + qualify           : {found['full']}  [{label}]")
+    if "flufl" not in found:
+        print("flufl.bounce not installed: no peer comparison (pip install flufl.bounce)")
+        return
+    print(f"flufl.bounce scan_message  : {found['flufl']}")
     print(
-        f"ratio intake+qualify / flufl.bounce: {full_rate.median / flufl_rate.median:.2f}x"
-        f" (intake only: {intake_rate.median / flufl_rate.median:.2f}x)"
+        f"ratio intake+qualify / flufl.bounce: "
+        f"{found['full'].median / found['flufl'].median:.2f}x"
+        f" (intake only: {found['intake'].median / found['flufl'].median:.2f}x)"
     )
 
 
