@@ -12,6 +12,7 @@ record falls through to its reply code.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Final
 
 # subject.detail -> detail (class 4 or 5 is applied by the caller)
@@ -140,7 +141,13 @@ def normalize_status(value: str | None) -> str | None:
     """``"5.1.1 (bad destination)"`` -> ``"5.1.1"``; ``None`` when there is no code."""
     if not value:
         return None
-    m = _STATUS_RE.search(value[:64])
+    return _normalize_status(value[:64])
+
+
+@lru_cache(maxsize=4096)
+def _normalize_status(value: str) -> str | None:
+    # a record's status field holds one of a few hundred values: read each once
+    m = _STATUS_RE.search(value)
     return f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}" if m else None
 
 

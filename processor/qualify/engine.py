@@ -482,6 +482,8 @@ class Engine:
         self.timeouts: Counter[str] = Counter()
         self._timeout_logged: set[str] = set()
         self._results: dict[tuple[str, str, bool], Qualification] = {}
+        # (normalised status, transient) -> its fallback, or None when the status has none
+        self._status_results: dict[tuple[str, bool], Qualification | None] = {}
 
         self.rules: list[CompiledRule] = []
         indexes: dict[RuleField, _FieldIndex] = {}
@@ -765,21 +767,33 @@ class Engine:
 
     def _first_fallback(self, record: BounceRecord) -> Qualification:
         """The deciding fallback step: status code, then reply code, then unqualified."""
-        status = self._status(record)
+        status = record_status(record)
+        delayed = record.action is not None and record.action.lower() == "delayed"
         if status is not None:
-            detail = codes.status_detail(status)
-            if detail is not None:
-                return self._fallback(
-                    detail,
-                    f"status:{status}",
-                    transient=status.startswith("4")
-                    or bool(record.action and record.action.lower() == "delayed"),
+            key = (status, delayed or status[0] == "4")
+            try:
+                found_status = self._status_results[key]
+            except KeyError:
+                detail = codes.status_detail(status)
+                found_status = (
+                    None
+                    if detail is None
+                    else self._fallback(detail, f"status:{status}", transient=key[1])
                 )
+                if len(self._status_results) >= _PLAN_CACHE_MAX:
+                    self._status_results.clear()
+                self._status_results[key] = found_status
+            if found_status is not None:
+                return found_status
         code = self._reply(record)
         if code is not None:
             found = codes.reply_detail(code)
             if found is not None:
-                return self._fallback(found[0], found[1], transient=self._transient(record))
+                # as _transient has it, with the status already read
+                transient = delayed or (
+                    status[0] == "4" if status is not None else 400 <= code < 500
+                )
+                return self._fallback(found[0], found[1], transient=transient)
         return self._unqualified
 
     def _fallbacks(self, record: BounceRecord) -> list[tuple[str, Qualification]]:

@@ -6,6 +6,8 @@ import logging
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from processor.intake.record import BounceRecord, RecordKind
 from processor.qualify import Engine, load_engine
@@ -252,3 +254,30 @@ def test_diagnostic_type_scope(engine: Engine) -> None:
         kind=RecordKind.DSN, diagnostic="Disk quota exceeded", diagnostic_type="x-unix"
     )
     assert engine.qualify(quota).detail == "mailboxfull"
+
+
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    status=st.one_of(
+        st.none(), st.sampled_from(["5.1.1", "4.2.2", "5.0.0", "4.0.0", "2.0.0", "5.7.1", "4.7.1"])
+    ),
+    action=st.one_of(st.none(), st.sampled_from(["failed", "delayed", "Delayed", ""])),
+    code=st.one_of(st.none(), st.integers(200, 599)),
+    text=st.sampled_from(["blah 4.7.1", "blah 5.0.0", "421 blah", "554 blah", "blah", ""]),
+)
+def test_fast_fallback_decides_like_the_step_by_step_one(
+    engine: Engine, status: str | None, action: str | None, code: int | None, text: str
+) -> None:
+    """``qualify``'s cached fallback step decides what the step-by-step list of every
+    fallback (the one ``explain`` shows) puts first."""
+    record = BounceRecord(
+        kind=RecordKind.DSN,
+        recipient="x@example.com",
+        status=status,
+        action=action,
+        smtp_code=code,
+        diagnostic=text or None,
+    )
+    assert engine._first_fallback(record) == engine._fallbacks(record)[0][1]
