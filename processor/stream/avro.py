@@ -131,11 +131,6 @@ def deserializer(client: SchemaRegistryClient) -> AvroDeserializer:
     return AvroDeserializer(client)
 
 
-def encode(serializer: WireSerializer, record: dict[str, Any], topic: str) -> bytes:
-    """``record`` in the Confluent wire format for ``topic``'s values."""
-    return serializer(record, topic)
-
-
 def decode(deserializer: AvroDeserializer, value: bytes, topic: str) -> dict[str, Any]:
     """A Confluent wire-format value of ``topic`` as a dict (its writer schema by id)."""
     record = deserializer(value, SerializationContext(topic, MessageField.VALUE))

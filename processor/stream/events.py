@@ -102,9 +102,7 @@ def ingest_millis_of(message: SourceMessage) -> int:
 def ingest_time_of(message: SourceMessage) -> datetime:
     """When the raw event entered the pipeline: its Kafka timestamp (deterministic, unlike
     the wall clock, so a replay writes the same bytes as the live run)."""
-    if message.timestamp_ms is not None and message.timestamp_ms > 0:
-        return datetime.fromtimestamp(message.timestamp_ms / 1000, tz=UTC)
-    return datetime.fromtimestamp(0, tz=UTC)
+    return datetime.fromtimestamp(ingest_millis_of(message) / 1000, tz=UTC)
 
 
 def failure_event(

@@ -26,20 +26,14 @@ def build_processor(settings: ProcessorSettings, engine: Any) -> QualifyProcesso
     dead_letter_serializer = avro.serializer(client, "dead_letter")
     envelope_deserializer = avro.deserializer(client)
 
-    def serialize_failure(event: dict[str, Any], topic: str) -> bytes:
-        return avro.encode(failure_serializer, event, topic)
-
-    def serialize_dead_letter(letter: dict[str, Any], topic: str) -> bytes:
-        return avro.encode(dead_letter_serializer, letter, topic)
-
     def decode_envelope(value: bytes, topic: str) -> dict[str, Any] | None:
         return avro.decode(envelope_deserializer, value, topic)
 
     return QualifyProcessor(
         topics=settings.topics,
         engine=engine,
-        serialize_failure=serialize_failure,
-        serialize_dead_letter=serialize_dead_letter,
+        serialize_failure=failure_serializer,
+        serialize_dead_letter=dead_letter_serializer,
         decode_envelope=decode_envelope,
         intake_options=IntakeOptions(
             max_bytes=settings.intake.max_bytes,

@@ -370,7 +370,7 @@ def serializers(settings: ProcessorSettings) -> tuple[Serialize, Decode]:
     decoder = avro.deserializer(client)
 
     def serialize(record: dict[str, Any], topic: str) -> bytes:
-        return avro.encode(by_topic[topic], record, topic)
+        return by_topic[topic](record, topic)
 
     def decode(value: bytes, topic: str) -> dict[str, Any]:
         return avro.decode(decoder, value, topic)
