@@ -643,9 +643,12 @@ class Engine:
         return lambda record: self._field_text(record, f)
 
     def _transient(self, record: BounceRecord) -> bool:
+        return self._transient_with(record, self._status(record))
+
+    def _transient_with(self, record: BounceRecord, status: str | None) -> bool:
+        """:meth:`_transient` with the record's status already read."""
         if record.action and record.action.lower() == "delayed":
             return True
-        status = self._status(record)
         if status is not None:
             return status.startswith("4")
         code = self._reply(record)
@@ -768,9 +771,8 @@ class Engine:
     def _first_fallback(self, record: BounceRecord) -> Qualification:
         """The deciding fallback step: status code, then reply code, then unqualified."""
         status = record_status(record)
-        delayed = record.action is not None and record.action.lower() == "delayed"
         if status is not None:
-            key = (status, delayed or status[0] == "4")
+            key = (status, self._transient_with(record, status))
             try:
                 found_status = self._status_results[key]
             except KeyError:
@@ -789,10 +791,7 @@ class Engine:
         if code is not None:
             found = codes.reply_detail(code)
             if found is not None:
-                # as _transient has it, with the status already read
-                transient = delayed or (
-                    status[0] == "4" if status is not None else 400 <= code < 500
-                )
+                transient = self._transient_with(record, status)
                 return self._fallback(found[0], found[1], transient=transient)
         return self._unqualified
 

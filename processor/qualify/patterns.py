@@ -15,7 +15,9 @@ Everything here is a pure function of the pattern text.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import lru_cache
@@ -814,20 +816,17 @@ def _work_shape(seq: Any) -> tuple[int, int] | None:
         if op in _REPEATS and _unbounded(av) and _ends_where_rest_starts(av, items[i + 1 :]):
             continue  # a run of one character class that cannot end anywhere else
         if op == C.BRANCH:
-            alternatives = [_work_shape(alt) for alt in av[1]]
-            if any(shape is None for shape in alternatives):
+            alternatives = _work_shapes(av[1])
+            if alternatives is None:
                 return None
-            degree += max(shape[0] for shape in alternatives if shape is not None)
-            paths *= sum(shape[1] for shape in alternatives if shape is not None)
+            degree += max(d for d, _ in alternatives)
+            paths *= sum(p for _, p in alternatives)
             continue
-        inner = [_work_shape(sub) for sub in _subseqs(op, av)]
-        if any(shape is None for shape in inner):
+        inner = _work_shapes(_subseqs(op, av))
+        if inner is None:
             return None
-        inner_degree, inner_paths = 0, 1
-        for shape in inner:
-            if shape is not None:
-                inner_degree += shape[0]
-                inner_paths *= shape[1]
+        inner_degree = sum(d for d, _ in inner)
+        inner_paths = math.prod(p for _, p in inner)
         if op in _REPEATS:
             if av[1] > 1 and (inner_degree or inner_paths > 1):
                 return None
@@ -838,6 +837,17 @@ def _work_shape(seq: Any) -> tuple[int, int] | None:
         degree += inner_degree
         paths *= inner_paths
     return degree, paths
+
+
+def _work_shapes(seqs: Iterable[Any]) -> list[tuple[int, int]] | None:
+    """:func:`_work_shape` of each sequence; None if any has no bound."""
+    shapes = []
+    for seq in seqs:
+        shape = _work_shape(seq)
+        if shape is None:
+            return None
+        shapes.append(shape)
+    return shapes
 
 
 def _ends_where_rest_starts(repeat: Any, rest: list[Any]) -> bool:
