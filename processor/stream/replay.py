@@ -170,6 +170,9 @@ class CountingTask(StreamTask):
     def punctuate(self) -> list[Output]:
         return self.inner.punctuate()
 
+    def closing_outputs(self) -> list[Output]:
+        return self.inner.closing_outputs()
+
     def on_assigned(self, partitions: list[tuple[str, int]]) -> None:
         self.inner.on_assigned(partitions)
 

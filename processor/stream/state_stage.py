@@ -15,7 +15,10 @@ State changes are held as pending while the batch is open and made final only wh
 transaction commits (``on_committed``); an aborted batch forgets them. On assignment a
 partition's store is rebuilt from its changelog (only the assigned partitions). Timers
 (releases, route warm-ups) fire in :meth:`StateTask.punctuate`, on the wall clock in a
-live run or on the highest event time seen (``state.clock: event``) in a replay.
+live run or on the highest event time seen (``state.clock: event``) in a replay. That
+event clock is state too: each batch that moves a partition's clock writes it to the
+partition's changelog under :data:`CLOCK_KEY`, so whoever takes the partition over fires
+the timers that fell due at it, even with no new input.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from processor.config import ProcessorSettings, StateClock
 from processor.ops import metrics
 from processor.state import mx_policy
 from processor.state import quarantine as q
+from processor.state.codec import from_millis, millis
 from processor.state.mx_rules import MxRuleSet, load_mx_rules
 from processor.state.quarantine_policy import QuarantinePolicy, load_quarantine_policy
 from processor.state.signal import AddressSignal
@@ -51,6 +55,9 @@ from processor.stream.transactional import TransactionalLoop
 log = logging.getLogger(__name__)
 
 ROUTE_SIGNAL_KINDS = {"dsn", "smtp"}
+
+#: The changelog key of a partition's event clock (no address or route key starts with NUL).
+CLOCK_KEY = b"\x00event-clock"
 
 Serialize = Callable[[dict[str, Any], str], bytes]
 Decode = Callable[[bytes, str], dict[str, Any]]
@@ -127,6 +134,7 @@ class StateTask(StreamTask):
         self.routes: dict[int, dict[str, mx_policy.RouteState]] = {}
         self.pending_routes: dict[int, dict[str, mx_policy.RouteState]] = {}
         self.event_clock: dict[Partition, datetime] = {}
+        self.pending_clock: dict[Partition, datetime] = {}
         # The HTTP lookups run on other threads; stores are single-threaded objects.
         self.lock = threading.RLock()
 
@@ -165,12 +173,14 @@ class StateTask(StreamTask):
                 leftover.unlink()
         store = open_state_store(directory, name, self.settings.state.backend)  # type: ignore[arg-type]
         records = read_changelog(self.settings, self.topics.quarantine_changelog, partition)
+        records = self._take_clock(records, (self.topics.failures, partition))
         store.restore(records)
         self.stores[partition] = store
         return len(records)
 
     def _restore_routes(self, partition: int) -> int:
         records = read_changelog(self.settings, self.topics.mx_changelog, partition)
+        records = self._take_clock(records, (self.topics.mx_signals, partition))
         routes: dict[str, mx_policy.RouteState] = {}
         for key, value in records:
             if value is None:
@@ -181,6 +191,21 @@ class StateTask(StreamTask):
         self.pending_routes[partition] = {}
         return len(records)
 
+    def _take_clock(
+        self, records: list[tuple[bytes, bytes | None]], tp: Partition
+    ) -> list[tuple[bytes, bytes | None]]:
+        """The changelog records without the clock's; the clock is restored from its last."""
+        clocks = [value for key, value in records if key == CLOCK_KEY and value]
+        if not clocks:
+            return records
+        self.event_clock[tp] = from_millis(int(clocks[-1]))
+        return [(key, value) for key, value in records if key != CLOCK_KEY]
+
+    def _changelog_of(self, topic: str) -> str:
+        if topic == self.topics.failures:
+            return self.topics.quarantine_changelog
+        return self.topics.mx_changelog
+
     @_locked
     def on_revoked(self, partitions: list[Partition]) -> None:
         for topic, partition in partitions:
@@ -190,6 +215,7 @@ class StateTask(StreamTask):
                 self.routes.pop(partition, None)
                 self.pending_routes.pop(partition, None)
             self.event_clock.pop((topic, partition), None)
+            self.pending_clock.pop((topic, partition), None)
 
     # -- transactions ------------------------------------------------------------------
 
@@ -200,6 +226,8 @@ class StateTask(StreamTask):
         for partition, pending in self.pending_routes.items():
             self.routes.setdefault(partition, {}).update(pending)
             pending.clear()
+        self.event_clock.update(self.pending_clock)
+        self.pending_clock.clear()
 
     @_locked
     def on_aborted(self) -> None:
@@ -207,6 +235,22 @@ class StateTask(StreamTask):
             store.discard()
         for pending in self.pending_routes.values():
             pending.clear()
+        self.pending_clock.clear()
+
+    @_locked
+    def closing_outputs(self) -> list[Output]:
+        """The event clock of each partition the batch moved, to its changelog."""
+        if self.settings.state.clock is not StateClock.EVENT:
+            return []
+        return [
+            Output(
+                self._changelog_of(topic),
+                CLOCK_KEY,
+                str(millis(moment)).encode(),
+                partition=partition,
+            )
+            for (topic, partition), moment in self.pending_clock.items()
+        ]
 
     # -- processing --------------------------------------------------------------------
 
@@ -217,8 +261,9 @@ class StateTask(StreamTask):
         event = self.decode(message.value, message.topic)
         moment = event["event_time"]
         tp = (message.topic, message.partition)
-        if tp not in self.event_clock or moment > self.event_clock[tp]:
-            self.event_clock[tp] = moment
+        clock = self.pending_clock.get(tp) or self.event_clock.get(tp)
+        if clock is None or moment > clock:
+            self.pending_clock[tp] = moment
         if message.topic == self.topics.failures:
             return self._quarantine(message, event) + self._repartition(message, event)
         if message.topic == self.topics.mx_signals:

@@ -40,6 +40,11 @@ class StreamTask:
         """Timer outputs (e.g. releases that fell due), written in a transaction of their own."""
         return []
 
+    def closing_outputs(self) -> list[Output]:
+        """Outputs that close a batch, written in its transaction after those of
+        :meth:`process` (e.g. a checkpoint of the task's clock)."""
+        return []
+
     def on_assigned(self, partitions: list[Partition]) -> None:
         """Partitions gained: restore their state before any of their input is processed."""
 

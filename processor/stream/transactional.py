@@ -320,6 +320,7 @@ class TransactionalLoop:
         if not pending.events:
             return
         started = time.monotonic()
+        pending.outputs.extend(self.task.closing_outputs())
         try:
             self._retry("begin_transaction", lambda _t: self.producer.begin_transaction())
             for output in pending.outputs:
@@ -339,6 +340,7 @@ class TransactionalLoop:
             )
             self._abort_and_rewind(pending)
             return
+        self.task.on_committed()
         metrics.transactions.labels("committed").inc()
         metrics.commit_latency.observe(time.monotonic() - started)
         metrics.batch_size.observe(pending.events)
@@ -397,6 +399,7 @@ class TransactionalLoop:
             self._retry("abort_transaction", lambda t: self.producer.abort_transaction(t))
         except _AbortBatch as error:
             raise FatalKafkaError(f"abort failed: {error}") from error
+        self.task.on_aborted()
         self._rewind(pending.first_offsets)
 
     def _rewind(self, first_offsets: dict[tuple[str, int], int]) -> None:

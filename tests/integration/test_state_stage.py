@@ -129,29 +129,12 @@ def state_group_done(setup: ProcessorSetup, total: int) -> bool:
         consumer.close()
 
 
-def test_survivor_takes_over_and_states_equal_the_reference_model(setup: ProcessorSetup) -> None:
-    events = failure_events(4000, 250)
-    partitions = produce_failures(setup, events)
-    # librdkafka's default partitioner: CRC-32 of the key (the lookup CLI relies on it).
-    assert all(zlib.crc32(a.encode()) % 3 == p for a, p in partitions.items())
-
-    first = setup.start("state-a", stage="state")
-    second = setup.start("state-b", stage="state")
-    time.sleep(8)
-    first.send_signal(signal.SIGKILL)
-    first.wait(10)
-
-    deadline = time.monotonic() + 240
-    while not state_group_done(setup, len(events)):
-        assert second.poll() is None, setup.logs("state-b")[-3000:]
-        assert time.monotonic() < deadline, setup.logs("state-b")[-3000:]
-        time.sleep(1)
-    time.sleep(4)  # a few punctuations at the final watermark
-
-    # The reference model: every signal in order, then the timers of each partition at
-    # its highest event time (the state stage's event clock).
-    policy = load_quarantine_policy()
-    model = ReferenceModel(policy)
+def reference_states(
+    events: list[dict[str, Any]], partitions: dict[str, int], *, timers: bool = True
+) -> dict[str, dict[str, Any]]:
+    """The reference model: every signal in order, then (``timers``) the timers of each
+    partition at its highest event time (the state stage's event clock)."""
+    model = ReferenceModel(load_quarantine_policy())
     watermark: dict[int, int] = {}
     for event in events:
         model.signal(
@@ -167,15 +150,19 @@ def test_survivor_takes_over_and_states_equal_the_reference_model(setup: Process
         )
         partition = partitions[event["recipient"]]
         watermark[partition] = max(watermark.get(partition, 0), ms(event["event_time"]) or 0)
-    for address, state in model.addresses.items():
-        model._tick(state, watermark[partitions[address]])
+    if timers:
+        for address, state in model.addresses.items():
+            model._tick(state, watermark[partitions[address]])
+    return model.addresses
 
+
+def published_states(setup: ProcessorSetup) -> dict[str, dict[str, Any]]:
+    """The last state published per address (read_committed); no event may repeat."""
     decode = avro.deserializer(avro.registry_client(setup.env.registry_url))
     topic = setup.topics["quarantine"]
-    messages = read_all(setup.env.bootstrap_servers, topic, timeout=60)
     latest: dict[str, dict[str, Any]] = {}
     seen: dict[str, list[bytes]] = {}
-    for message in messages:
+    for message in read_all(setup.env.bootstrap_servers, topic, timeout=60):
         record = decode(message.value(), SerializationContext(topic, MessageField.VALUE))
         address = message.key().decode()
         assert message.value() not in seen.setdefault(address, []), (
@@ -183,14 +170,58 @@ def test_survivor_takes_over_and_states_equal_the_reference_model(setup: Process
         )
         seen[address].append(message.value())
         latest[address] = record
+    return latest
 
-    assert set(latest) == set(model.addresses)
-    mismatches = [
-        a
-        for a, record in latest.items()
-        if as_model_dict(from_avro_record(record)) != model.addresses[a]
-    ]
-    assert not mismatches, (mismatches[:3], latest[mismatches[0]], model.addresses[mismatches[0]])
+
+def mismatches(latest: dict[str, dict[str, Any]], expected: dict[str, dict[str, Any]]) -> list[str]:
+    assert set(latest) == set(expected)
+    return [a for a, r in latest.items() if as_model_dict(from_avro_record(r)) != expected[a]]
+
+
+def await_states(
+    setup: ProcessorSetup, expected: dict[str, dict[str, Any]], instance: str
+) -> dict[str, dict[str, Any]]:
+    """The published states once they equal ``expected`` (timers fire on punctuation,
+    shortly after the last commit); fails with the differences after a minute."""
+    deadline = time.monotonic() + 60
+    while True:
+        latest = published_states(setup)
+        wrong = mismatches(latest, expected)
+        if not wrong:
+            return latest
+        assert time.monotonic() < deadline, (
+            wrong[:3],
+            latest[wrong[0]],
+            expected[wrong[0]],
+            setup.logs(instance)[-3000:],
+        )
+        time.sleep(2)
+
+
+def await_group_done(
+    setup: ProcessorSetup, total: int, process: subprocess.Popen[bytes], instance: str
+) -> None:
+    deadline = time.monotonic() + 240
+    while not state_group_done(setup, total):
+        assert process.poll() is None, setup.logs(instance)[-3000:]
+        assert time.monotonic() < deadline, setup.logs(instance)[-3000:]
+        time.sleep(1)
+
+
+def test_survivor_takes_over_and_states_equal_the_reference_model(setup: ProcessorSetup) -> None:
+    events = failure_events(4000, 250)
+    partitions = produce_failures(setup, events)
+    # librdkafka's default partitioner: CRC-32 of the key (the lookup CLI relies on it).
+    assert all(zlib.crc32(a.encode()) % 3 == p for a, p in partitions.items())
+
+    first = setup.start("state-a", stage="state")
+    second = setup.start("state-b", stage="state")
+    time.sleep(8)
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+
+    await_group_done(setup, len(events), second, "state-b")
+    latest = await_states(setup, reference_states(events, partitions), "state-b")
     statuses = {r["status"] for r in latest.values()}
     assert {"quarantined", "denylisted"} <= statuses
 
@@ -345,3 +376,27 @@ def test_mx_policy_events_from_a_scripted_failure_stream(setup: ProcessorSetup) 
     assert google[-1]["level"] == google[0]["level"] - 1
     yahoo = by_route["192.0.2.1|yahoo"]
     assert yahoo[-1]["status"] == "suspended" and yahoo[-1]["limits"]["max_messages_per_hour"] == 0
+
+
+def test_a_partition_taken_over_fires_the_timers_due_at_its_restored_event_clock(
+    setup: ProcessorSetup,
+) -> None:
+    """The first processor handles every event but never punctuates, then dies; the one
+    that takes its partitions over receives no new input, so only the event clock it
+    restores from the changelogs can fire the releases that fell due."""
+    events = failure_events(1500, 120, seed=5)
+    partitions = produce_failures(setup, events)
+    with_timers = reference_states(events, partitions)
+    without_timers = reference_states(events, partitions, timers=False)
+    assert with_timers != without_timers  # the final timers change something
+
+    setup.overrides["state.punctuate_seconds"] = 3600
+    first = setup.start("state-a", stage="state")
+    await_group_done(setup, len(events), first, "state-a")
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    assert not mismatches(published_states(setup), without_timers)
+
+    setup.overrides["state.punctuate_seconds"] = 1
+    setup.start("state-b", stage="state")
+    await_states(setup, with_timers, "state-b")

@@ -1,0 +1,103 @@
+"""The transactional loop's contract with its task, on the real broker: a task hears
+``on_committed`` after every batch that committed and ``on_aborted`` after every batch
+that was aborted (so a stateful task keeps exactly the state of what is durable), and its
+``closing_outputs`` are written in the batch's own transaction."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from confluent_kafka import Producer
+
+from processor.config import ProcessorSettings
+from processor.stream.events import SourceMessage
+from processor.stream.task import Output, StreamTask
+from processor.stream.transactional import EXIT_OK, TransactionalLoop
+from tests.conftest import KafkaEnv
+from tests.integration.helpers import create_topics, read_all
+
+INPUTS = 230
+OVERSIZED_AT = 5  # the first batch writes one record the output topic refuses
+MAX_MESSAGE_BYTES = 2048
+
+
+class JournalTask(StreamTask):
+    """Copies each input to ``output``; tells, per batch, what it was told."""
+
+    def __init__(self, output: str) -> None:
+        self.output = output
+        self.batch: list[int] = []
+        self.journal: list[tuple[str, tuple[int, ...]]] = []
+        self.oversized_left = 1
+
+    def process(self, message: SourceMessage) -> list[Output]:
+        self.batch.append(message.offset)
+        value = message.value
+        if message.offset == OVERSIZED_AT and self.oversized_left:
+            self.oversized_left -= 1
+            value = b"x" * (4 * MAX_MESSAGE_BYTES)
+        return [Output(self.output, message.key, value)]
+
+    def closing_outputs(self) -> list[Output]:
+        return [Output(self.output, b"closing", json.dumps(self.batch).encode())]
+
+    def on_committed(self) -> None:
+        self.journal.append(("committed", tuple(self.batch)))
+        self.batch = []
+
+    def on_aborted(self) -> None:
+        self.journal.append(("aborted", tuple(self.batch)))
+        self.batch = []
+
+
+def test_the_task_hears_each_commit_and_abort_and_closes_batches_in_their_transaction(
+    kafka_env: KafkaEnv, unique_name: str, tmp_path: Path
+) -> None:
+    source, output = f"loop-in-{unique_name}", f"loop-out-{unique_name}"
+    create_topics(kafka_env.bootstrap_servers, [source])
+    create_topics(
+        kafka_env.bootstrap_servers, [output], **{"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+    )
+    producer = Producer({"bootstrap.servers": kafka_env.bootstrap_servers})
+    for n in range(INPUTS):
+        producer.produce(source, key=f"k{n}".encode(), value=f"v{n}".encode())
+    assert producer.flush(30) == 0
+
+    settings = ProcessorSettings(
+        kafka={"bootstrap_servers": kafka_env.bootstrap_servers},  # type: ignore[arg-type]
+        batch={"max_records": 50, "max_ms": 1000},  # type: ignore[arg-type]
+        state_dir=tmp_path,
+    )
+    task = JournalTask(output)
+    loop = TransactionalLoop(
+        settings,
+        input_topics=[source],
+        group_id=f"loop-{unique_name}",
+        transactional_id=f"loop-{unique_name}",
+        task=task,
+        bounded={(source, 0): (0, INPUTS)},
+    )
+    result: list[int] = []
+    runner = threading.Thread(target=lambda: result.append(loop.run()))
+    runner.start()
+    runner.join(120)
+    if runner.is_alive():
+        loop.request_stop()
+        runner.join(30)
+    assert result == [EXIT_OK]
+
+    # The first batch held the oversized record: aborted, then done again (librdkafka may
+    # abort the next one too, while it bumps the producer epoch).
+    kind, aborted = task.journal[0]
+    assert kind == "aborted" and OVERSIZED_AT in aborted
+    committed = [batch for kind, batch in task.journal if kind == "committed"]
+    assert sorted(o for batch in committed for o in batch) == list(range(INPUTS))
+    assert task.batch == []  # nothing processed that was not committed or aborted
+
+    written = read_all(kafka_env.bootstrap_servers, output)
+    copies = [m.value() for m in written if m.key() != b"closing"]
+    assert copies == [f"v{n}".encode() for n in range(INPUTS)]
+    closings = [tuple(json.loads(m.value())) for m in written if m.key() == b"closing"]
+    assert closings == committed
