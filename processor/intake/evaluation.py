@@ -5,6 +5,12 @@ A *row* is the JSON object ``bounce-processor classify`` writes for one failed r
 (or one unparseable input). :func:`evaluate` parses every sample named in an
 ``expected.tsv`` (the format of ``../shared/corpus``), qualifies the records with the
 given function and measures agreement per field, overall and per MTA family.
+
+Two kinds of label say nothing about the message and are not compared (both counted in
+the report's first line): Sisimai's pseudo status codes ``x.0.9nn`` (its reason, not a
+status of the bounce) and its placeholder recipient ``...@libsisimai.org.invalid`` (no
+recipient found). A recipient label that occurs nowhere in its sample as a whole address
+(truncated or mistyped) still counts as a miss, marked as such among the mismatches.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ Qualify = Callable[[BounceRecord], Qualification | None]
 
 QUALIFICATION_KEYS = ("failure_type", "reason", "detail", "rule_id", "ruleset_version")
 FIELDS = ("recipient", "status", "reply_code", "detail", "feedback_type")
-# Sisimai reports a complaint whose recipient was redacted under this placeholder.
+# Sisimai reports a complaint whose recipient it could not find under this placeholder:
+# the label then says nothing about the recipient, so that field is not compared.
 SISIMAI_UNKNOWN_RECIPIENT_DOMAIN = "libsisimai.org.invalid"
 
 
@@ -119,6 +126,7 @@ class Mismatch:
     field: str
     expected: str
     actual: str
+    note: str = ""
 
 
 @dataclass
@@ -127,6 +135,7 @@ class EvaluationReport:
     rows: int = 0
     crashed: list[str] = field(default_factory=list)
     pseudo_status_rows: int = 0
+    placeholder_recipient_rows: int = 0
     overall: dict[str, Tally] = field(default_factory=lambda: {f: Tally() for f in FIELDS})
     by_engine: dict[str, dict[str, Tally]] = field(default_factory=dict)
     mismatches: list[Mismatch] = field(default_factory=list)
@@ -143,6 +152,7 @@ class EvaluationReport:
             "rows": self.rows,
             "crashed": self.crashed,
             "pseudo_status_rows": self.pseudo_status_rows,
+            "placeholder_recipient_rows": self.placeholder_recipient_rows,
             "overall": tallies(self.overall),
             "by_engine": {engine: tallies(t) for engine, t in sorted(self.by_engine.items())},
             "mismatches": [vars(m) for m in self.mismatches],
@@ -191,14 +201,39 @@ def evaluate(directory: Path, qualify: Qualify) -> EvaluationReport:
             # in the same position.
             same_position = produced[row.index - 1] if 0 < row.index <= len(produced) else None
             _compare(report, row, matched, matched or same_position)
+            if matched is None and not _is_placeholder(row.recipient):
+                _note_absent_label(report, row, directory / sample)
     return report
+
+
+def _is_placeholder(recipient: str) -> bool:
+    return recipient.endswith("@" + SISIMAI_UNKNOWN_RECIPIENT_DOMAIN)
+
+
+def _note_absent_label(report: EvaluationReport, expected: Expected, path: Path) -> None:
+    """Mark a recipient mismatch whose expected address occurs nowhere in the sample as a
+    whole address (a truncated or mistyped label), so a reader can tell it from a miss."""
+    try:
+        text = path.read_bytes().decode("utf-8", "replace")
+    except OSError:
+        return
+    whole = rf"(?<![\w.+-]){re.escape(expected.recipient)}(?![\w-]|\.\w)"
+    if re.search(whole, text, re.IGNORECASE):
+        return
+    for mismatch in report.mismatches:
+        if (mismatch.sample, mismatch.index, mismatch.field) == (
+            expected.sample,
+            expected.index,
+            "recipient",
+        ):
+            mismatch.note = "the expected address occurs nowhere in the sample"
 
 
 def _matching_row(expected: Expected, produced: list[dict[str, Any]]) -> dict[str, Any] | None:
     for row in produced:
         if row.get("recipient") == expected.recipient:
             return row
-    if expected.recipient.endswith("@" + SISIMAI_UNKNOWN_RECIPIENT_DOMAIN):
+    if _is_placeholder(expected.recipient):
         for row in produced:
             if row.get("recipient") is None and row.get("kind") != "unparseable":
                 return row
@@ -248,6 +283,10 @@ def _compare(
         # nothing in the message to agree with, so status is not compared on these rows.
         checks = [check for check in checks if check[0] != "status"]
         report.pseudo_status_rows += 1
+    if _is_placeholder(expected.recipient):
+        # Sisimai found no recipient: nothing to agree with (finding one is no error).
+        checks = [check for check in checks if check[0] != "recipient"]
+        report.placeholder_recipient_rows += 1
     for name, agreed, want, got in checks:
         for tallies in (report.overall, engine_tallies):
             tallies[name].total += 1
@@ -271,6 +310,7 @@ def format_report(report: EvaluationReport, *, show_mismatches: bool = True) -> 
     yield (
         f"samples: {report.samples}  expected rows: {report.rows}  crashed: {len(report.crashed)}"
         f"  status not compared (Sisimai pseudo code x.0.9nn): {report.pseudo_status_rows}"
+        f"  recipient not compared (Sisimai placeholder): {report.placeholder_recipient_rows}"
     )
     header = f"{'engine':<18}" + "".join(f"{name:>16}" for name in FIELDS)
     yield header
@@ -283,7 +323,10 @@ def format_report(report: EvaluationReport, *, show_mismatches: bool = True) -> 
         yield ""
         yield "mismatches (sample#index engine field: expected -> actual):"
         for m in report.mismatches:
-            yield f"  {m.sample}#{m.index} {m.engine} {m.field}: {m.expected!r} -> {m.actual!r}"
+            note = f"  ({m.note})" if m.note else ""
+            yield (
+                f"  {m.sample}#{m.index} {m.engine} {m.field}: {m.expected!r} -> {m.actual!r}{note}"
+            )
 
 
 def _tally_line(label: str, tallies: dict[str, Tally]) -> str:

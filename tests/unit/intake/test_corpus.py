@@ -22,11 +22,19 @@ def test_no_sample_crashes_or_hits_the_internal_error_path(corpus: Path) -> None
         assert result.error is None or result.error.error_class != "internal_error", path.name
 
 
-def test_recipient_found_for_at_least_98_percent_of_rows(report: EvaluationReport) -> None:
-    # Issue target is 99 %; the misses left are label artefacts in the corpus (a truncated
-    # and a mistyped address) and two deliberate disagreements, see the eval mismatches.
+def test_recipient_found_for_at_least_99_percent_of_rows(report: EvaluationReport) -> None:
+    # Rows labelled with Sisimai's "no recipient found" placeholder are not compared.
     assert not report.crashed
-    assert report.overall["recipient"].ratio >= 0.985
+    assert report.overall["recipient"].ratio >= 0.99
+
+
+def test_every_recipient_miss_is_a_label_absent_from_its_sample(
+    report: EvaluationReport,
+) -> None:
+    # What is left (a truncated, a mistyped and a wrong-domain label) names an address
+    # that occurs nowhere in the message: no parser could report it.
+    misses = [m for m in report.mismatches if m.field == "recipient"]
+    assert all(m.note for m in misses), [m for m in misses if not m.note]
 
 
 def test_status_agrees_on_at_least_97_percent(report: EvaluationReport) -> None:

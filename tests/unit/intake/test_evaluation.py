@@ -71,3 +71,36 @@ def test_sisimai_pseudo_status_is_not_compared(tmp_path: Path) -> None:
 
     assert report.pseudo_status_rows == 1
     assert report.overall["status"].total == 0
+
+
+def test_sisimai_placeholder_recipient_is_not_compared(tmp_path: Path) -> None:
+    placeholder = "undisclosed-recipient-in-headers@libsisimai.org.invalid"
+    corpus = write_corpus(
+        tmp_path,
+        [f"eml/q.eml\t1\tqmail\t{placeholder}\t5.1.1\t550\tuserunknown\tuserunknown\t1\t"],
+    )
+
+    report = evaluate(corpus, interim_status_qualification)
+
+    assert report.placeholder_recipient_rows == 1
+    assert report.overall["recipient"].total == 0
+    assert report.overall["status"].agreed == 1  # the other fields still are
+    assert "placeholder): 1" in next(iter(format_report(report)))
+
+
+def test_a_recipient_label_absent_from_the_sample_is_marked(tmp_path: Path) -> None:
+    corpus = write_corpus(
+        tmp_path,
+        [
+            # truncated: a prefix of an address in the sample, not an address of it
+            "eml/q.eml\t1\tqmail\tgone@example.or\t5.1.1\t550\tuserunknown\tuserunknown\t1\t",
+            # in the sample (the To: header), though not reported as failed
+            "eml/q.eml\t2\tqmail\tnews@sender.example\t5.2.2\t552\tmailboxfull\tmailboxfull\t0\t",
+        ],
+    )
+
+    report = evaluate(corpus, interim_status_qualification)
+
+    notes = {m.index: m.note for m in report.mismatches if m.field == "recipient"}
+    assert notes == {1: "the expected address occurs nowhere in the sample", 2: ""}
+    assert any("occurs nowhere" in line for line in format_report(report))
