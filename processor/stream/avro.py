@@ -35,8 +35,30 @@ def load_schema_text(name: str, directory: Path | None = None) -> str:
     return text
 
 
+#: Seconds before a registry request is given up. The client then retries it on a new
+#: connection (transport errors, timeouts included, up to ``max.retries`` times). Without
+#: a bound, a request the registry has read but never answers hangs its caller for ever
+#: (seen with Apicurio under load); ``registry.client.timeout`` overrides it.
+REQUEST_TIMEOUT_SECONDS = 10.0
+
+
+# client settings the registry client wants as numbers (from the environment they are text)
+_NUMERIC_CLIENT_KEYS: dict[str, Callable[[str], Any]] = {
+    "timeout": float,
+    "max.retries": int,
+    "retries.wait.ms": int,
+    "retries.max.wait.ms": int,
+    "cache.capacity": int,
+    "cache.latest.ttl.sec": int,
+}
+
+
 def registry_client(url: str, extra: dict[str, Any] | None = None) -> SchemaRegistryClient:
-    return SchemaRegistryClient({"url": url, **(extra or {})})
+    conf: dict[str, Any] = {"url": url, "timeout": REQUEST_TIMEOUT_SECONDS, **(extra or {})}
+    for key, kind in _NUMERIC_CLIENT_KEYS.items():
+        if isinstance(conf.get(key), str):
+            conf[key] = kind(conf[key])
+    return SchemaRegistryClient(conf)
 
 
 def value_subject(topic: str) -> str:
