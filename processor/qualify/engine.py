@@ -398,6 +398,7 @@ class _Matcher:
     rule: CompiledRule
     pattern: Any  # regex.Pattern[str]
     required: tuple[frozenset[bytes], ...]  # each set: one of its words must be present
+    limit_free: int  # the longest input searched without the time limit
 
 
 def decision_order(rules: Iterable[LoadedRule]) -> list[LoadedRule]:
@@ -523,6 +524,7 @@ class Engine:
                         rule=compiled,
                         pattern=compiled.pattern if len(parts) == 1 else compile_pattern(part),
                         required=required,
+                        limit_free=limit_free_length(part),
                     )
                 )
         # prefilter keys: per matcher, the cheapest option given how many share a key
@@ -761,8 +763,7 @@ class Engine:
                 rest = scope.rest if scope.has_rest else None
             else:
                 rest = scope
-            limit_free = limit_free_length(matcher.pattern.pattern)
-            plan.append((rule.field, rest, matcher.pattern, rule, limit_free))
+            plan.append((rule.field, rest, matcher.pattern, rule, matcher.limit_free))
         if len(self._plans) >= _PLAN_CACHE_MAX:
             self._plans.clear()
         result = self._plans[key] = tuple(plan)

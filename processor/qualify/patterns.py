@@ -861,7 +861,6 @@ def _ends_where_rest_starts(repeat: Any, rest: list[Any]) -> bool:
     return chars is not None and not (chars & first_chars(rest))
 
 
-@lru_cache(maxsize=4096)
 def limit_free_length(pattern: str) -> int:
     """The longest input on which a search of this pattern is proven to do bounded work,
     so that it can run without the regex time limit's clock checks (0: never).
