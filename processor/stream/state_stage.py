@@ -195,11 +195,13 @@ class StateTask(StreamTask):
         self, records: list[tuple[bytes, bytes | None]], tp: Partition
     ) -> list[tuple[bytes, bytes | None]]:
         """The changelog records without the clock's; the clock is restored from its last."""
-        clocks = [value for key, value in records if key == CLOCK_KEY and value]
-        if not clocks:
-            return records
-        self.event_clock[tp] = from_millis(int(clocks[-1]))
-        return [(key, value) for key, value in records if key != CLOCK_KEY]
+        kept: list[tuple[bytes, bytes | None]] = []
+        for record in records:
+            if record[0] != CLOCK_KEY:
+                kept.append(record)
+            elif record[1]:
+                self.event_clock[tp] = from_millis(int(record[1]))
+        return kept
 
     def _changelog_of(self, topic: str) -> str:
         if topic == self.topics.failures:
