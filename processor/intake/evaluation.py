@@ -200,9 +200,7 @@ def evaluate(directory: Path, qualify: Qualify) -> EvaluationReport:
             # Other fields are still compared when only the address differs: with the row
             # in the same position.
             same_position = produced[row.index - 1] if 0 < row.index <= len(produced) else None
-            _compare(report, row, matched, matched or same_position)
-            if matched is None and not _is_placeholder(row.recipient):
-                _note_absent_label(report, row, directory / sample)
+            _compare(report, row, matched, matched or same_position, directory / sample)
     return report
 
 
@@ -210,23 +208,17 @@ def _is_placeholder(recipient: str) -> bool:
     return recipient.endswith("@" + SISIMAI_UNKNOWN_RECIPIENT_DOMAIN)
 
 
-def _note_absent_label(report: EvaluationReport, expected: Expected, path: Path) -> None:
-    """Mark a recipient mismatch whose expected address occurs nowhere in the sample as a
-    whole address (a truncated or mistyped label), so a reader can tell it from a miss."""
+def _absent_label_note(address: str, sample: Path) -> str:
+    """For a recipient mismatch: say so when the expected address occurs nowhere in the
+    sample as a whole address (a truncated or mistyped label), to tell it from a miss."""
     try:
-        text = path.read_bytes().decode("utf-8", "replace")
+        text = sample.read_bytes().decode("utf-8", "replace")
     except OSError:
-        return
-    whole = rf"(?<![\w.+-]){re.escape(expected.recipient)}(?![\w-]|\.\w)"
+        return ""
+    whole = rf"(?<![\w.+-]){re.escape(address)}(?![\w-]|\.\w)"
     if re.search(whole, text, re.IGNORECASE):
-        return
-    for mismatch in report.mismatches:
-        if (mismatch.sample, mismatch.index, mismatch.field) == (
-            expected.sample,
-            expected.index,
-            "recipient",
-        ):
-            mismatch.note = "the expected address occurs nowhere in the sample"
+        return ""
+    return "the expected address occurs nowhere in the sample"
 
 
 def _matching_row(expected: Expected, produced: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -245,6 +237,7 @@ def _compare(
     expected: Expected,
     matched: dict[str, Any] | None,
     compared: dict[str, Any] | None,
+    sample: Path,
 ) -> None:
     engine_tallies = report.by_engine.setdefault(expected.engine, {f: Tally() for f in FIELDS})
     actual = compared or {}
@@ -292,8 +285,9 @@ def _compare(
             tallies[name].total += 1
             tallies[name].agreed += int(agreed)
         if not agreed:
+            note = _absent_label_note(want, sample) if name == "recipient" else ""
             report.mismatches.append(
-                Mismatch(expected.sample, expected.index, expected.engine, name, want, got)
+                Mismatch(expected.sample, expected.index, expected.engine, name, want, got, note)
             )
 
 
