@@ -8,12 +8,16 @@ copies each raw event to an output topic without parsing or rules. Runs are inte
 prints medians over repetitions and the ratio.
 Target: SMTP records at >= 50 % of passthrough.
 
-    python benchmarks/bench_stream.py [--events 20000] [--repeat 3]
+A fifth variant runs the SMTP qualify work on ``--workers`` worker processes (the stage's
+``workers`` setting), with the same loop and settings otherwise.
+
+    python benchmarks/bench_stream.py [--events 20000] [--repeat 3] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import threading
 import time
@@ -24,13 +28,15 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from processor.config import ProcessorSettings, load_settings
+from processor.paths import rules_dir
 from processor.sample_events import RawEvent, generate
 from processor.stream.events import SourceMessage
 from processor.stream.qualify_app import build_processor
 from processor.stream.stage import load_engine_from, register_schemas
-from processor.stream.task import FunctionTask, Output
+from processor.stream.task import FunctionTask, Output, StreamTask, Submitted
 from processor.stream.topics import ensure_topics
 from processor.stream.transactional import TransactionalLoop
+from processor.stream.workers import WorkerPool
 
 
 def committed(settings: ProcessorSettings) -> int:
@@ -76,8 +82,25 @@ def scratch_settings() -> ProcessorSettings:
     )
 
 
-def run_loop(settings: ProcessorSettings, events: Iterable[RawEvent], passthrough: bool) -> float:
-    """Produce ``events`` to the raw topic, then time the loop until all are committed."""
+class _TimedPoolTask(StreamTask):
+    """The qualify work on a worker pool, noting when the first chunk arrives."""
+
+    def __init__(self, pool: WorkerPool, first: list[float]) -> None:
+        self.pool = pool
+        self.first = first
+
+    def submit(self, messages: list[SourceMessage]) -> Submitted:
+        if not self.first:
+            self.first.append(time.perf_counter())
+        return self.pool.submit(messages)
+
+
+def run_loop(
+    settings: ProcessorSettings, events: Iterable[RawEvent], passthrough: bool, workers: int = 0
+) -> float:
+    """Produce ``events`` to the raw topic, then time the loop until all are committed.
+    ``workers`` > 0: the qualify work runs on that many worker processes (started, and
+    their engines built, before the clock starts)."""
     ensure_topics(settings)
     bootstrap = settings.kafka.bootstrap_servers
     copy_topic = f"{settings.instance_id}.copy"
@@ -100,6 +123,7 @@ def run_loop(settings: ProcessorSettings, events: Iterable[RawEvent], passthroug
     producer.flush(60)
 
     first: list[float] = []
+    pool: WorkerPool | None = None
     if passthrough:
 
         def work(message: SourceMessage) -> list[Output]:
@@ -117,12 +141,16 @@ def run_loop(settings: ProcessorSettings, events: Iterable[RawEvent], passthroug
             first.append(time.perf_counter())
         return work(message)
 
+    task: StreamTask = FunctionTask(handler)
+    if workers and not passthrough:
+        pool = WorkerPool(settings, rules_dir(), workers, lambda _outcome: None)
+        task = _TimedPoolTask(pool, first)
     loop = TransactionalLoop(
         settings,
         input_topics=[settings.topics.raw],
         group_id=settings.group_id,
         transactional_id=settings.transactional_id,
-        task=FunctionTask(handler),
+        task=task,
     )
     codes: list[int] = []
     thread = threading.Thread(target=lambda: codes.append(loop.run()), daemon=True)
@@ -135,6 +163,8 @@ def run_loop(settings: ProcessorSettings, events: Iterable[RawEvent], passthroug
     done = time.perf_counter()
     loop.request_stop()
     thread.join(30)
+    if pool is not None:
+        pool.close()
     # From the first event handled (the group join before it is the same for both
     # variants and not throughput) until every input's offset is committed.
     return count / (done - (first[0] if first else start))
@@ -145,20 +175,30 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="worker processes of the extra qualify-SMTP variant (0: leave it out)",
+    )
+    args = parser.parse_args()
     results: dict[str, float] = {}
-    runs: dict[str, tuple[str, bool]] = {}
-    for label, kind, passthrough in (
-        ("passthrough (smtp payloads)", "smtp", True),
-        ("qualify smtp records", "smtp", False),
-        ("passthrough (email payloads)", "email", True),
-        ("qualify DSN emails", "email", False),
-    ):
-        runs[label] = (kind, passthrough)
+    runs: dict[str, tuple[str, bool, int]] = {
+        "passthrough (smtp payloads)": ("smtp", True, 0),
+        "qualify smtp records": ("smtp", False, 0),
+        "passthrough (email payloads)": ("email", True, 0),
+        "qualify DSN emails": ("email", False, 0),
+    }
+    with_workers = f"qualify smtp, {args.workers} workers"
+    if args.workers:
+        runs[with_workers] = ("smtp", False, args.workers)
     rates: dict[str, list[float]] = {label: [] for label in runs}
     for _ in range(args.repeat):  # interleaved, so that drift on a shared machine hits all
-        for label, (kind, passthrough) in runs.items():
+        for label, (kind, passthrough, workers) in runs.items():
             rates[label].append(
-                run_loop(scratch_settings(), generate(args.events, kinds=kind), passthrough)
+                run_loop(
+                    scratch_settings(), generate(args.events, kinds=kind), passthrough, workers
+                )
             )
     for label, found in rates.items():
         results[label] = statistics.median(found)
@@ -169,6 +209,12 @@ def main() -> None:
     email_ratio = results["qualify DSN emails"] / results["passthrough (email payloads)"]
     print(f"ratio smtp / passthrough: {smtp_ratio:.2f} (target >= 0.50)")
     print(f"ratio DSN  / passthrough: {email_ratio:.2f}")
+    if args.workers:
+        ratio = results[with_workers] / results["passthrough (smtp payloads)"]
+        print(
+            f"ratio smtp with {args.workers} worker processes / passthrough: {ratio:.2f} "
+            f"(on {os.cpu_count()} CPUs, shared with the broker and the registry)"
+        )
 
 
 if __name__ == "__main__":

@@ -134,6 +134,9 @@ class ProcessorSettings(BaseSettings):
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     state_dir: Path = Path("/var/lib/bounce-processor")
     log_level: str = "INFO"
+    # qualify stage: processes that parse, qualify and serialise (0: the loop's own);
+    # give the pod that many CPUs more
+    workers: int = Field(0, ge=0)
 
     @classmethod
     def settings_customise_sources(

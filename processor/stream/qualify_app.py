@@ -13,9 +13,10 @@ from processor.stream import avro
 from processor.stream.events import SourceMessage
 from processor.stream.qualify_stage import QualifyProcessor
 from processor.stream.stage import RuleSource, StageRunner, register_schemas
-from processor.stream.task import Output, StreamTask
+from processor.stream.task import Output, StreamTask, Submitted
 from processor.stream.topics import ensure_topics
 from processor.stream.transactional import TransactionalLoop
+from processor.stream.workers import ChunkOutcome, DeadLetterNote, WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -45,32 +46,56 @@ def build_processor(settings: ProcessorSettings, engine: Any) -> QualifyProcesso
 
 
 class QualifyTask(StreamTask):
-    """Per-event work plus the rule swap between transactions."""
+    """Per-event work (in-process, or on a :class:`WorkerPool`) plus the rule swap
+    between transactions."""
 
     def __init__(self, processor: QualifyProcessor, rules: RuleSource) -> None:
         self.processor = processor
         self.rules = rules
+        self.pool: WorkerPool | None = None
         self._reported_timeouts: dict[str, int] = {}
 
     def process(self, message: SourceMessage) -> list[Output]:
         result = self.processor.process(message)
         if result.dead_letter is not None:
             letter = result.dead_letter
-            metrics.dead_lettered.labels(letter["stage"], letter["error_class"]).inc()
-            log.warning(
-                "dead-lettered: %s",
-                letter["error_message"],
-                extra={"source": message.coordinates, "error_class": letter["error_class"]},
+            _count_dead_letter(
+                DeadLetterNote(
+                    message.coordinates,
+                    letter["stage"],
+                    letter["error_class"],
+                    letter["error_message"],
+                )
             )
         for q in result.qualifications:
             metrics.qualified.labels(q.failure_type.value, q.reason.value).inc()
         return result.outputs
+
+    def submit(self, messages: list[SourceMessage]) -> Submitted:
+        if self.pool is None:
+            return super().submit(messages)
+        return self.pool.submit(messages)
+
+    def report(self, outcome: ChunkOutcome) -> None:
+        """Count what a worker did (metrics live in this process)."""
+        for note in outcome.dead_letters:
+            _count_dead_letter(note)
+        for failure_type, reason in outcome.qualified:
+            metrics.qualified.labels(failure_type, reason).inc()
+        for rule_id, new in outcome.rule_timeouts.items():
+            metrics.rule_timeouts.labels(rule_id).inc(new)
 
     def between_transactions(self) -> None:
         self._report_rule_timeouts()
         if self.rules.swap_if_published():
             self.processor.engine = self.rules.engine
             self._reported_timeouts = {}
+            if self.pool is not None:
+                self.pool.reload(self.rules.folder)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
 
     def _report_rule_timeouts(self) -> None:
         """The engine counts regex timeouts per rule; the metric follows once per batch."""
@@ -82,17 +107,33 @@ class QualifyTask(StreamTask):
                 self._reported_timeouts[rule_id] = count
 
 
+def _count_dead_letter(note: DeadLetterNote) -> None:
+    metrics.dead_lettered.labels(note.stage, note.error_class).inc()
+    log.warning(
+        "dead-lettered: %s",
+        note.error_message,
+        extra={"source": note.coordinates, "error_class": note.error_class},
+    )
+
+
+def qualify_task(settings: ProcessorSettings, rules: RuleSource) -> QualifyTask:
+    """The stage's task; with ``workers`` > 0 its work runs on that many processes."""
+    task = QualifyTask(build_processor(settings, rules.engine), rules)
+    if settings.workers > 0:
+        task.pool = WorkerPool(settings, rules.folder, settings.workers, task.report)
+    return task
+
+
 def build_qualify_stage(settings: ProcessorSettings, http_port: int | None = None) -> StageRunner:
     """Topics, schemas, rules and the loop of the qualification stage, ready to run."""
     ensure_topics(settings)
     register_schemas(settings)
     rules = RuleSource(settings)
-    processor = build_processor(settings, rules.engine)
     loop = TransactionalLoop(
         settings,
         input_topics=[settings.topics.raw],
         group_id=settings.group_id,
         transactional_id=settings.transactional_id,
-        task=QualifyTask(processor, rules),
+        task=qualify_task(settings, rules),
     )
     return StageRunner("qualify", settings, loop, rules, http_port=http_port)

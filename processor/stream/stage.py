@@ -176,6 +176,7 @@ class StageRunner:
         try:
             return self.loop.run()
         finally:
+            self.loop.task.close()
             self.heartbeat.stop()
             self.rules.close()
             if self.server is not None:

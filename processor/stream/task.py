@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from processor.stream.events import SourceMessage
 
@@ -26,6 +27,25 @@ class Output:
     partition: int | None = None
 
 
+class Submitted(Protocol):
+    """Outputs of a chunk of inputs that may still be in the making (on worker processes)."""
+
+    def result(self) -> list[Output]:
+        """The chunk's outputs, in input order; waits for them. Raises if the work failed
+        (a worker died): the loop then stops non-zero, with the batch uncommitted."""
+        ...
+
+
+@dataclass
+class Done:
+    """Outputs already made (the in-process case)."""
+
+    outputs: list[Output]
+
+    def result(self) -> list[Output]:
+        return self.outputs
+
+
 class StreamTask:
     """A stage's work. Override what you need; every hook has a do-nothing default."""
 
@@ -35,6 +55,13 @@ class StreamTask:
     def process(self, message: SourceMessage) -> list[Output]:
         """The outputs of one input; written in the batch's transaction."""
         raise NotImplementedError
+
+    def submit(self, messages: list[SourceMessage]) -> Submitted:
+        """Start the work on a chunk of inputs (in order); the loop collects the outputs
+        when it writes the batch. By default the work is done here and now, one message
+        after the other; a task with worker processes returns before they finish, so
+        that they work while the loop polls."""
+        return Done([output for message in messages for output in self.process(message)])
 
     def punctuate(self) -> list[Output]:
         """Timer outputs (e.g. releases that fell due), written in a transaction of their own."""
@@ -59,6 +86,9 @@ class StreamTask:
 
     def between_transactions(self) -> None:
         """Called with no transaction open and nothing pending (e.g. to swap rule sets)."""
+
+    def close(self) -> None:
+        """The loop has stopped: release what the task holds (worker processes, ...)."""
 
 
 class FunctionTask(StreamTask):

@@ -39,7 +39,7 @@ from confluent_kafka import (
 from processor.config import ProcessorSettings
 from processor.ops import metrics
 from processor.stream.events import SourceMessage
-from processor.stream.task import Output, StreamTask
+from processor.stream.task import Output, StreamTask, Submitted
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class LoopHealth:
 
 @dataclass
 class _Pending:
-    outputs: list[Output] = field(default_factory=list)
+    submitted: list[Submitted] = field(default_factory=list)  # the outputs, chunk by chunk
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     first_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     events: int = 0
@@ -269,12 +269,17 @@ class TransactionalLoop:
         self.health.last_poll = time.monotonic()
         if not messages and self.remaining:
             self._drop_finished_partitions()
+        chunk: list[SourceMessage] = []
         for message in messages:
             error = message.error()
             if error is not None:
                 self._on_error(error)
                 continue
-            self._add(message)
+            source = self._add(message)
+            if source is not None:
+                chunk.append(source)
+        if chunk:
+            self._pending.submitted.append(self.task.submit(chunk))
 
     def _poll_timeout(self) -> float:
         if self._pending.events:
@@ -282,12 +287,14 @@ class TransactionalLoop:
             return max(0.0, self.settings.batch.max_ms / 1000 - elapsed)
         return min(1.0, self.settings.batch.max_ms / 1000 * 5)
 
-    def _add(self, message: Message) -> None:
+    def _add(self, message: Message) -> SourceMessage | None:
+        """Book one message into the pending batch; returns it for the task, or None
+        when it is not this loop's to process."""
         if self.bounded is not None:
             tp = (message.topic() or "", message.partition() or 0)
             end = self.remaining.get(tp)
             if end is None or (message.offset() or 0) >= end:
-                return  # past the replay's end: not ours to process
+                return None  # past the replay's end: not ours to process
             if (message.offset() or 0) + 1 >= end:
                 del self.remaining[tp]
                 self.consumer.pause([TopicPartition(tp[0], tp[1])])
@@ -298,12 +305,12 @@ class TransactionalLoop:
             pending.started = time.monotonic()
         source = source_message(message)
         metrics.consumed.labels(source.topic).inc()
-        pending.outputs.extend(self.task.process(source))
         tp = (source.topic, source.partition)
         pending.first_offsets.setdefault(tp, source.offset)
         pending.next_offsets[tp] = source.offset + 1
         pending.events += 1
         self.health.outage_since = None
+        return source
 
     def _batch_due(self) -> bool:
         pending = self._pending
@@ -320,10 +327,11 @@ class TransactionalLoop:
         if not pending.events:
             return
         started = time.monotonic()
-        pending.outputs.extend(self.task.closing_outputs())
+        outputs = self._collect(pending)
+        outputs.extend(self.task.closing_outputs())
         try:
             self._retry("begin_transaction", lambda _t: self.producer.begin_transaction())
-            for output in pending.outputs:
+            for output in outputs:
                 self._produce(output)
             offsets = [TopicPartition(t, p, o) for (t, p), o in pending.next_offsets.items()]
             group = self.consumer.consumer_group_metadata()
@@ -344,8 +352,18 @@ class TransactionalLoop:
         metrics.transactions.labels("committed").inc()
         metrics.commit_latency.observe(time.monotonic() - started)
         metrics.batch_size.observe(pending.events)
-        for output in pending.outputs:
+        for output in outputs:
             metrics.produced.labels(output.topic).inc()
+
+    def _collect(self, pending: _Pending) -> list[Output]:
+        """The batch's outputs, in input order, once every chunk's work is done. Work
+        that failed (a worker process died) stops the loop non-zero before the
+        transaction opens: nothing of the batch is written, the restart redoes it."""
+        try:
+            return [output for part in pending.submitted for output in part.result()]
+        except Exception as error:
+            message = f"the batch's work failed: {type(error).__name__}: {error}"
+            raise FatalKafkaError(message) from error
 
     def _punctuate_if_due(self) -> None:
         interval = self.task.punctuate_interval

@@ -17,6 +17,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
+from prometheus_client.parser import text_string_to_metric_families
 
 from processor.sample_events import RawEvent, generate
 from processor.stream import avro
@@ -41,8 +42,15 @@ def setup(kafka_env: KafkaEnv, unique_name: str, tmp_path: Path) -> Iterator[Pro
     prepared.stop_all()
 
 
-def test_count_in_equals_failures_plus_unqualified_plus_dead_letters(setup: ProcessorSetup) -> None:
-    setup.overrides = {"intake.max_bytes": 200_000, "intake.dead_letter_max_bytes": 100_000}
+@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "2-worker-processes"])
+def test_count_in_equals_failures_plus_unqualified_plus_dead_letters(
+    setup: ProcessorSetup, workers: int
+) -> None:
+    setup.overrides = {
+        "intake.max_bytes": 200_000,
+        "intake.dead_letter_max_bytes": 100_000,
+        "workers": workers,
+    }
     events = list(generate(300, garbage_every=9))
     too_large = b"From: x@y\nSubject: " + b"A" * 300_000 + b"\n\nbig"
     events.append(RawEvent(too_large, "garbage", "too-large"))
@@ -79,11 +87,24 @@ def test_count_in_equals_failures_plus_unqualified_plus_dead_letters(setup: Proc
     assert garbage and garbage[0]["source"]["topic"] == setup.topics["raw"]
     assert {"key": "x-tenant", "value": b"acme"} in garbage[0]["original_headers"]
 
-    # The HTTP port answers with live counts.
+    # The HTTP port answers with live counts; with worker processes too (they report
+    # what they did to the main process, which counts it).
     metrics = httpx.get(f"http://127.0.0.1:{process.http_port}/metrics", timeout=5).text  # type: ignore[attr-defined]
-    assert "bounce_consumed_total" in metrics
+    assert _metric_total(metrics, "bounce_consumed_total") == len(events)
+    assert _metric_total(metrics, "bounce_qualified_total") == want_records
+    assert _metric_total(metrics, "bounce_dead_lettered_total") == want_dead
     ready = httpx.get(f"http://127.0.0.1:{process.http_port}/readyz", timeout=5)  # type: ignore[attr-defined]
     assert ready.status_code == 200 and ready.json()["assigned"]
+
+
+def _metric_total(text: str, name: str) -> float:
+    """The sum over every label set of the counter ``name`` in a /metrics page."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    )
 
 
 def test_avro_envelope_and_tombstone(setup: ProcessorSetup) -> None:
@@ -118,8 +139,15 @@ def test_avro_envelope_and_tombstone(setup: ProcessorSetup) -> None:
     assert [d["error_class"] for d in outputs.dead_letters] == ["empty"]
 
 
-def test_sigkill_at_random_points_keeps_exactly_once(setup: ProcessorSetup) -> None:
-    setup.overrides = {"static_membership": True, "batch.max_records": 50}
+@pytest.mark.parametrize(
+    ("workers", "alive_seconds"),
+    [(0, (3.0, 7.0)), (2, (9.0, 14.0))],  # workers build their engines first: live longer
+    ids=["in-process", "2-worker-processes"],
+)
+def test_sigkill_at_random_points_keeps_exactly_once(
+    setup: ProcessorSetup, workers: int, alive_seconds: tuple[float, float]
+) -> None:
+    setup.overrides = {"static_membership": True, "batch.max_records": 50, "workers": workers}
     events = list(generate(3000, garbage_every=13))
     produce_raw(setup.env, setup.topics["raw"], events)
     want_records, want_dead = expected_records(events)
@@ -128,12 +156,19 @@ def test_sigkill_at_random_points_keeps_exactly_once(setup: ProcessorSetup) -> N
     kills = 0
     for _ in range(4):
         process = setup.start()
-        time.sleep(rng.uniform(3.0, 7.0))
+        time.sleep(rng.uniform(*alive_seconds))
         if process.poll() is not None:
             break
+        children = _children(process.pid)
+        assert len(children) >= workers, "the worker processes run beside the loop"
         process.send_signal(signal.SIGKILL)
         process.wait(10)
         kills += 1
+        # nothing tells a worker that its parent was killed: it must notice and exit
+        deadline = time.monotonic() + 10
+        while any(_alive(child) for child in children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [c for c in children if _alive(c)], "worker processes outlived SIGKILL"
     assert kills >= 3, setup.logs()[-3000:]
     process = setup.start()
     wait_caught_up(setup, len(events), timeout=300, process=process)
@@ -142,6 +177,20 @@ def test_sigkill_at_random_points_keeps_exactly_once(setup: ProcessorSetup) -> N
     assert_exactly_once(outputs, len(events))
     assert len(outputs.records) == want_records
     assert len(outputs.dead_letters) == want_dead
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(line) for line in found.split()]
+
+
+def _alive(pid: int) -> bool:
+    """Running (not gone, not a zombie left for an init that does not reap)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _kafka_pid() -> int:

@@ -1,0 +1,201 @@
+"""Worker processes for the qualification stage's per-event work.
+
+Parsing, qualifying and serialising a raw event is pure CPU work in Python: one core per
+process at most. With ``workers: N`` (N > 0) the qualify stage hands every polled chunk
+of raw events to N worker processes and goes on polling while they work; the loop
+collects their outputs, in input order, when it writes the batch. Each worker is spawned
+(not forked: the parent runs librdkafka threads) and builds its own rule engine, from
+the rule folder in use, and its own registry client.
+
+Kafka stays in the main process: the transaction, the offsets, the rebalances and so
+exactly-once are the same as with the work done in-process. Metrics are counted in the
+main process from what each chunk reports (dead letters, qualifications, regex timeouts).
+A worker that dies fails its batch, before the batch's transaction opens; the loop then
+exits non-zero and the restart redoes the batch.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from processor.config import ProcessorSettings
+from processor.stream.events import SourceMessage
+from processor.stream.task import Output
+
+log = logging.getLogger(__name__)
+
+#: fewer messages than this per worker are not worth a round trip to a second worker
+MIN_MESSAGES_PER_WORKER = 16
+PARENT_CHECK_SECONDS = 1.0
+
+
+@dataclass
+class DeadLetterNote:
+    """What the main process logs and counts of a dead letter made by a worker."""
+
+    coordinates: str
+    stage: str
+    error_class: str
+    error_message: str
+
+
+@dataclass
+class ChunkOutcome:
+    """A worker's answer for one chunk: the outputs in input order, and what to count."""
+
+    outputs: list[Output] = field(default_factory=list)
+    dead_letters: list[DeadLetterNote] = field(default_factory=list)
+    qualified: list[tuple[str, str]] = field(default_factory=list)  # (failure type, reason)
+    rule_timeouts: dict[str, int] = field(default_factory=dict)  # new since the last chunk
+    worker_pid: int = 0
+
+
+# -- inside a worker process ----------------------------------------------------------
+
+_processor: Any = None
+_timeouts_reported: dict[str, int] = {}
+
+
+def _start_worker(settings: ProcessorSettings, rules_folder: str) -> None:
+    """Process initializer: the worker's own engine and serialisers."""
+    global _processor
+    _exit_with_parent(os.getppid())
+    from processor.stream.qualify_app import build_processor
+    from processor.stream.stage import load_engine_from
+
+    _processor = build_processor(settings, load_engine_from(Path(rules_folder)))
+    gc.freeze()  # the engine's many objects stay out of every later collection
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker outlives a parent killed with SIGKILL (nothing tells it); this one
+    notices within a second that it was re-parented, and exits."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+def _work(messages: list[SourceMessage]) -> ChunkOutcome:
+    """One chunk through the qualification stage's pure work."""
+    outcome = ChunkOutcome(worker_pid=os.getpid())
+    for message in messages:
+        result = _processor.process(message)
+        outcome.outputs.extend(result.outputs)
+        letter = result.dead_letter
+        if letter is not None:
+            outcome.dead_letters.append(
+                DeadLetterNote(
+                    message.coordinates,
+                    letter["stage"],
+                    letter["error_class"],
+                    letter["error_message"],
+                )
+            )
+        outcome.qualified.extend(
+            (q.failure_type.value, q.reason.value) for q in result.qualifications
+        )
+    counts = getattr(_processor.engine, "timeouts", None) or {}
+    for rule_id, count in counts.items():
+        new = count - _timeouts_reported.get(rule_id, 0)
+        if new > 0:
+            outcome.rule_timeouts[rule_id] = new
+            _timeouts_reported[rule_id] = count
+    return outcome
+
+
+# -- in the main process --------------------------------------------------------------
+
+
+class _Chunks:
+    """The futures of one polled chunk, split across workers; ``result`` joins them."""
+
+    def __init__(self, futures: list[Future[ChunkOutcome]], report: Callable[[ChunkOutcome], None]):
+        self._futures = futures
+        self._report = report
+
+    def result(self) -> list[Output]:
+        outputs: list[Output] = []
+        for future in self._futures:
+            outcome = future.result()
+            self._report(outcome)
+            outputs.extend(outcome.outputs)
+        return outputs
+
+
+class WorkerPool:
+    """``count`` spawned worker processes running the qualification stage's work."""
+
+    def __init__(
+        self,
+        settings: ProcessorSettings,
+        rules_folder: Path,
+        count: int,
+        report: Callable[[ChunkOutcome], None],
+    ) -> None:
+        if count < 1:
+            raise ValueError("a worker pool needs at least one worker")
+        self.settings = settings
+        self.count = count
+        self._report = report
+        self._executor = self._start(rules_folder)
+
+    def _start(self, rules_folder: Path) -> ProcessPoolExecutor:
+        executor = ProcessPoolExecutor(
+            max_workers=self.count,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(self.settings, str(rules_folder)),
+        )
+        # Start every worker now (each builds its engine), so that the first batch does
+        # not wait for it and a worker that cannot start fails the stage at start-up.
+        for future in [executor.submit(_ready) for _ in range(self.count)]:
+            future.result()
+        log.info(
+            "%d worker process(es) ready for rules %s: pids %s",
+            self.count,
+            rules_folder,
+            sorted(executor._processes),
+        )
+        return executor
+
+    @property
+    def pids(self) -> list[int]:
+        """The worker processes' ids."""
+        return sorted(self._executor._processes)
+
+    def submit(self, messages: list[SourceMessage]) -> _Chunks:
+        """Split ``messages`` in order across the workers; returns at once."""
+        parts = max(1, min(self.count, len(messages) // MIN_MESSAGES_PER_WORKER))
+        size = -(-len(messages) // parts)
+        futures = [
+            self._executor.submit(_work, messages[start : start + size])
+            for start in range(0, len(messages), size)
+        ]
+        return _Chunks(futures, self._report)
+
+    def reload(self, rules_folder: Path) -> None:
+        """New workers for a new rule set (called between transactions, nothing in
+        flight); the old ones are stopped once the new ones are ready."""
+        old, self._executor = self._executor, self._start(rules_folder)
+        old.shutdown(wait=True)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
