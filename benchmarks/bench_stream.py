@@ -83,7 +83,10 @@ def scratch_settings() -> ProcessorSettings:
 
 
 class _TimedPoolTask(StreamTask):
-    """The qualify work on a worker pool, noting when the first chunk arrives."""
+    """The qualify work on a worker pool, noting when the first chunk arrives; pipelined,
+    as the stage runs it (``qualify_task``)."""
+
+    pipelined = True
 
     def __init__(self, pool: WorkerPool, first: list[float]) -> None:
         self.pool = pool

@@ -3,6 +3,7 @@ and dead letters out (``bounce-processor run --stage qualify``)."""
 
 from __future__ import annotations
 
+import collections
 import logging
 from typing import Any
 
@@ -13,10 +14,10 @@ from processor.stream import avro
 from processor.stream.events import SourceMessage
 from processor.stream.qualify_stage import QualifyProcessor
 from processor.stream.stage import RuleSource, StageRunner, register_schemas
-from processor.stream.task import Output, StreamTask, Submitted
+from processor.stream.task import Done, Output, StreamTask, Submitted
 from processor.stream.topics import ensure_topics
 from processor.stream.transactional import TransactionalLoop
-from processor.stream.workers import ChunkOutcome, DeadLetterNote, WorkerPool
+from processor.stream.workers import ChunkOutcome, DeadLetterNote, WorkerPool, process_chunk
 
 log = logging.getLogger(__name__)
 
@@ -56,32 +57,21 @@ class QualifyTask(StreamTask):
         self._reported_timeouts: dict[str, int] = {}
 
     def process(self, message: SourceMessage) -> list[Output]:
-        result = self.processor.process(message)
-        if result.dead_letter is not None:
-            letter = result.dead_letter
-            _count_dead_letter(
-                DeadLetterNote(
-                    message.coordinates,
-                    letter["stage"],
-                    letter["error_class"],
-                    letter["error_message"],
-                )
-            )
-        for q in result.qualifications:
-            metrics.qualified.labels(q.failure_type.value, q.reason.value).inc()
-        return result.outputs
+        return self.submit([message]).result()
 
     def submit(self, messages: list[SourceMessage]) -> Submitted:
-        if self.pool is None:
-            return super().submit(messages)
-        return self.pool.submit(messages)
+        if self.pool is not None:
+            return self.pool.submit(messages)
+        outcome = process_chunk(self.processor, messages)
+        self.report(outcome)
+        return Done(outcome.outputs)
 
     def report(self, outcome: ChunkOutcome) -> None:
-        """Count what a worker did (metrics live in this process)."""
+        """Count what a chunk's work did (in this process, also for worker processes)."""
         for note in outcome.dead_letters:
             _count_dead_letter(note)
-        for failure_type, reason in outcome.qualified:
-            metrics.qualified.labels(failure_type, reason).inc()
+        for (failure_type, reason), count in collections.Counter(outcome.qualified).items():
+            metrics.qualified.labels(failure_type, reason).inc(count)
         for rule_id, new in outcome.rule_timeouts.items():
             metrics.rule_timeouts.labels(rule_id).inc(new)
 
@@ -121,6 +111,7 @@ def qualify_task(settings: ProcessorSettings, rules: RuleSource) -> QualifyTask:
     task = QualifyTask(build_processor(settings, rules.engine), rules)
     if settings.workers > 0:
         task.pool = WorkerPool(settings, rules.folder, settings.workers, task.report)
+        task.pipelined = True  # the workers work on the next batch while one commits
     return task
 
 

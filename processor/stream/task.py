@@ -51,6 +51,11 @@ class StreamTask:
 
     #: seconds between :meth:`punctuate` calls (None: never)
     punctuate_interval: float | None = None
+    #: True: the loop seals a finished batch and polls (and submits) the next one before
+    #: it writes the sealed one, so that work done elsewhere (worker processes) goes on
+    #: while the loop commits. Only for tasks whose outputs do not depend on commits:
+    #: ``on_committed`` then follows a batch while the next one's work has started.
+    pipelined: bool = False
 
     def process(self, message: SourceMessage) -> list[Output]:
         """The outputs of one input; written in the batch's transaction."""

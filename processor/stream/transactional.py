@@ -19,6 +19,7 @@ a ``read_committed`` reader sees each input's outputs exactly once, whatever cra
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import threading
@@ -35,6 +36,7 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
+from prometheus_client import Counter
 
 from processor.config import ProcessorSettings
 from processor.ops import metrics
@@ -119,6 +121,9 @@ class TransactionalLoop:
         self._stop = threading.Event()
         self._stop_deadline: float | None = None
         self._pending = _Pending()
+        # pipelined tasks: the previous batch, whose work may still be running while the
+        # loop polls the next one; committed before the next batch is sealed
+        self._sealed: _Pending | None = None
         self._fatal: KafkaError | None = None
         client = {"bootstrap.servers": settings.kafka.bootstrap_servers, **settings.kafka.client}
         consumer_config: dict[str, Any] = {
@@ -173,18 +178,26 @@ class TransactionalLoop:
             else:
                 self._assign_bounded(self.bounded)
             while not self._stop.is_set():
-                if self.bounded is not None and not self.remaining and not self._pending.events:
+                if self.bounded is not None and not self.remaining and self._idle:
                     break  # every bounded partition reached its end
-                self._poll_once()
+                polled = self._poll_once()
                 if self.bounded is not None:
                     self._restart_stalled_fetch()
+                if self._sealed is not None and (self._pending.events or not polled):
+                    # the next batch's work is under way (or there is none): write this one
+                    self._commit_sealed()
                 if self._batch_due():
-                    self._commit_batch()
-                if not self._pending.events:
+                    if self.task.pipelined:
+                        self._commit_sealed()  # (an abort there drops the pending batch)
+                        if self._pending.events:
+                            self._sealed, self._pending = self._pending, _Pending()
+                    else:
+                        self._commit_batch()
+                if self._idle:
                     self._punctuate_if_due()
                     self.task.between_transactions()
                 self._check_outage()
-            if self._pending.events:
+            if not self._idle:
                 self._commit_batch()
             if self.bounded is not None and not self._stop.is_set():
                 self._last_punctuation = 0.0  # a finished replay fires its due timers once more
@@ -195,6 +208,11 @@ class TransactionalLoop:
             return error.exit_code
         finally:
             self._close()
+
+    @property
+    def _idle(self) -> bool:
+        """No batch waits to be written."""
+        return not self._pending.events and self._sealed is None
 
     def _close(self) -> None:
         try:
@@ -263,7 +281,8 @@ class TransactionalLoop:
         )
         self._last_message = time.monotonic()
 
-    def _poll_once(self) -> None:
+    def _poll_once(self) -> bool:
+        """Poll and submit what came; True if anything came."""
         room = self.settings.batch.max_records - self._pending.events
         messages = self.consumer.consume(num_messages=max(room, 1), timeout=self._poll_timeout())
         self.health.last_poll = time.monotonic()
@@ -279,9 +298,13 @@ class TransactionalLoop:
             if source is not None:
                 chunk.append(source)
         if chunk:
+            _count_by_topic(metrics.consumed, (source.topic for source in chunk))
             self._pending.submitted.append(self.task.submit(chunk))
+        return bool(messages)
 
     def _poll_timeout(self) -> float:
+        if self._sealed is not None and not self._pending.events:
+            return 0.0  # a sealed batch waits: take what is there, then write it
         if self._pending.events:
             elapsed = time.monotonic() - self._pending.started
             return max(0.0, self.settings.batch.max_ms / 1000 - elapsed)
@@ -304,7 +327,6 @@ class TransactionalLoop:
         if not pending.events:
             pending.started = time.monotonic()
         source = source_message(message)
-        metrics.consumed.labels(source.topic).inc()
         tp = (source.topic, source.partition)
         pending.first_offsets.setdefault(tp, source.offset)
         pending.next_offsets[tp] = source.offset + 1
@@ -323,9 +345,25 @@ class TransactionalLoop:
     # -- the transaction ---------------------------------------------------------------
 
     def _commit_batch(self) -> None:
+        """Write what waits: the sealed batch (pipelined tasks), then the pending one."""
+        self._commit_sealed()
         pending, self._pending = self._pending, _Pending()
-        if not pending.events:
+        if pending.events and not self._commit(pending):
+            self._rewind(pending.first_offsets)
+
+    def _commit_sealed(self) -> None:
+        sealed, self._sealed = self._sealed, None
+        if sealed is None or self._commit(sealed):
             return
+        # The pending batch follows the aborted one: drop it too, the rewind re-reads both.
+        pending, self._pending = self._pending, _Pending()
+        if pending.events:
+            self.task.on_aborted()
+        self._rewind({**pending.first_offsets, **sealed.first_offsets})
+
+    def _commit(self, pending: _Pending) -> bool:
+        """One batch's transaction: True if committed; False if aborted (the task has
+        heard ``on_aborted``; the caller rewinds)."""
         started = time.monotonic()
         outputs = self._collect(pending)
         outputs.extend(self.task.closing_outputs())
@@ -346,14 +384,14 @@ class TransactionalLoop:
                 abort,
                 len(pending.first_offsets),
             )
-            self._abort_and_rewind(pending)
-            return
+            self._abort(pending)
+            return False
         self.task.on_committed()
         metrics.transactions.labels("committed").inc()
         metrics.commit_latency.observe(time.monotonic() - started)
         metrics.batch_size.observe(pending.events)
-        for output in outputs:
-            metrics.produced.labels(output.topic).inc()
+        _count_by_topic(metrics.produced, (output.topic for output in outputs))
+        return True
 
     def _collect(self, pending: _Pending) -> list[Output]:
         """The batch's outputs, in input order, once every chunk's work is done. Work
@@ -386,8 +424,7 @@ class TransactionalLoop:
             return
         self.task.on_committed()
         metrics.transactions.labels("committed").inc()
-        for output in outputs:
-            metrics.produced.labels(output.topic).inc()
+        _count_by_topic(metrics.produced, (output.topic for output in outputs))
 
     def _produce(self, output: Output) -> None:
         while True:
@@ -411,14 +448,13 @@ class TransactionalLoop:
             except KafkaException as error:
                 self._classify(error.args[0], "produce")
 
-    def _abort_and_rewind(self, pending: _Pending) -> None:
+    def _abort(self, pending: _Pending) -> None:
         metrics.transactions.labels("aborted").inc()
         try:
             self._retry("abort_transaction", lambda t: self.producer.abort_transaction(t))
         except _AbortBatch as error:
             raise FatalKafkaError(f"abort failed: {error}") from error
         self.task.on_aborted()
-        self._rewind(pending.first_offsets)
 
     def _rewind(self, first_offsets: dict[tuple[str, int], int]) -> None:
         """Seek the batch's partitions back to their committed offsets."""
@@ -550,7 +586,10 @@ class TransactionalLoop:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("revoked %s", _names(partitions))
         revoked = {(tp.topic, tp.partition) for tp in partitions}
-        if revoked & set(self._pending.next_offsets):
+        waiting = set(self._pending.next_offsets)
+        if self._sealed is not None:
+            waiting |= set(self._sealed.next_offsets)
+        if revoked & waiting:
             try:
                 self._commit_batch()
             except FatalKafkaError:
@@ -562,6 +601,7 @@ class TransactionalLoop:
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.warning("lost %s; dropping the pending batch", _names(partitions))
         self._pending = _Pending()
+        self._sealed = None
         self.task.on_aborted()
         lost = {(tp.topic, tp.partition) for tp in partitions}
         self.health.assigned -= lost
@@ -578,6 +618,12 @@ class TransactionalLoop:
                 lag = p_stats.get("consumer_lag", -1)
                 if partition != "-1" and lag is not None and lag >= 0:
                     metrics.consumer_lag.labels(topic, partition).set(lag)
+
+
+def _count_by_topic(counter: Counter, topics: Iterable[str]) -> None:
+    """One increment per topic, not per record (a labelled increment costs microseconds)."""
+    for topic, count in collections.Counter(topics).items():
+        counter.labels(topic).inc(count)
 
 
 def _headers(message: Message) -> list[tuple[str, bytes | None]]:

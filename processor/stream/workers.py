@@ -60,6 +60,29 @@ class ChunkOutcome:
     worker_pid: int = 0
 
 
+def process_chunk(processor: Any, messages: list[SourceMessage]) -> ChunkOutcome:
+    """``processor.process`` (a ``QualifyProcessor``) on each message, in order, with
+    what the main process counts of it."""
+    outcome = ChunkOutcome()
+    for message in messages:
+        result = processor.process(message)
+        outcome.outputs.extend(result.outputs)
+        letter = result.dead_letter
+        if letter is not None:
+            outcome.dead_letters.append(
+                DeadLetterNote(
+                    message.coordinates,
+                    letter["stage"],
+                    letter["error_class"],
+                    letter["error_message"],
+                )
+            )
+        outcome.qualified.extend(
+            (q.failure_type.value, q.reason.value) for q in result.qualifications
+        )
+    return outcome
+
+
 # -- inside a worker process ----------------------------------------------------------
 
 _processor: Any = None
@@ -95,23 +118,8 @@ def _ready() -> int:
 
 def _work(messages: list[SourceMessage]) -> ChunkOutcome:
     """One chunk through the qualification stage's pure work."""
-    outcome = ChunkOutcome(worker_pid=os.getpid())
-    for message in messages:
-        result = _processor.process(message)
-        outcome.outputs.extend(result.outputs)
-        letter = result.dead_letter
-        if letter is not None:
-            outcome.dead_letters.append(
-                DeadLetterNote(
-                    message.coordinates,
-                    letter["stage"],
-                    letter["error_class"],
-                    letter["error_message"],
-                )
-            )
-        outcome.qualified.extend(
-            (q.failure_type.value, q.reason.value) for q in result.qualifications
-        )
+    outcome = process_chunk(_processor, messages)
+    outcome.worker_pid = os.getpid()
     counts = getattr(_processor.engine, "timeouts", None) or {}
     for rule_id, count in counts.items():
         new = count - _timeouts_reported.get(rule_id, 0)

@@ -101,3 +101,92 @@ def test_the_task_hears_each_commit_and_abort_and_closes_batches_in_their_transa
     assert copies == [f"v{n}".encode() for n in range(INPUTS)]
     closings = [tuple(json.loads(m.value())) for m in written if m.key() == b"closing"]
     assert closings == committed
+
+
+class _Later:
+    """Outputs made only when collected, as a worker process would hand them over."""
+
+    def __init__(self, task: PipelinedCopyTask, messages: list[SourceMessage]) -> None:
+        self.task = task
+        self.messages = messages
+
+    def result(self) -> list[Output]:
+        self.task.events.append(("collect", self.messages[0].offset))
+        return [output for m in self.messages for output in self.task.process(m)]
+
+
+class PipelinedCopyTask(StreamTask):
+    """A stateless copy whose work is collected late; the first batch holds a record the
+    output topic refuses."""
+
+    pipelined = True
+
+    def __init__(self, output: str) -> None:
+        self.output = output
+        self.oversized_left = 1
+        self.events: list[tuple[str, int]] = []
+        self.aborts = 0
+
+    def submit(self, messages: list[SourceMessage]) -> _Later:
+        self.events.append(("submit", messages[0].offset))
+        return _Later(self, messages)
+
+    def process(self, message: SourceMessage) -> list[Output]:
+        value = message.value
+        if message.offset == OVERSIZED_AT and self.oversized_left:
+            self.oversized_left -= 1
+            value = b"x" * (4 * MAX_MESSAGE_BYTES)
+        return [Output(self.output, message.key, value)]
+
+    def on_aborted(self) -> None:
+        self.aborts += 1
+
+
+def test_a_pipelined_task_gets_the_next_batch_before_the_last_commits_and_stays_exactly_once(
+    kafka_env: KafkaEnv, unique_name: str, tmp_path: Path
+) -> None:
+    source, output = f"pipe-in-{unique_name}", f"pipe-out-{unique_name}"
+    create_topics(kafka_env.bootstrap_servers, [source])
+    create_topics(
+        kafka_env.bootstrap_servers, [output], **{"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+    )
+    producer = Producer({"bootstrap.servers": kafka_env.bootstrap_servers})
+    for n in range(INPUTS):
+        producer.produce(source, key=f"k{n}".encode(), value=f"v{n}".encode())
+    assert producer.flush(30) == 0
+
+    settings = ProcessorSettings(
+        kafka={"bootstrap_servers": kafka_env.bootstrap_servers},  # type: ignore[arg-type]
+        batch={"max_records": 20, "max_ms": 1000},  # type: ignore[arg-type]
+        state_dir=tmp_path,
+    )
+    task = PipelinedCopyTask(output)
+    loop = TransactionalLoop(
+        settings,
+        input_topics=[source],
+        group_id=f"pipe-{unique_name}",
+        transactional_id=f"pipe-{unique_name}",
+        task=task,
+        bounded={(source, 0): (0, INPUTS)},
+    )
+    result: list[int] = []
+    runner = threading.Thread(target=lambda: result.append(loop.run()))
+    runner.start()
+    runner.join(120)
+    if runner.is_alive():
+        loop.request_stop()
+        runner.join(30)
+    assert result == [EXIT_OK]
+
+    # pipelined: some batch's work was collected after later input had been submitted
+    submitted_before = [
+        offset
+        for i, (kind, offset) in enumerate(task.events)
+        if kind == "collect" and any(k == "submit" and o > offset for k, o in task.events[:i])
+    ]
+    assert submitted_before, task.events[:20]
+    # the batch with the refused record was aborted; it and the batch polled after it
+    # were read again, and every input was written exactly once, in order
+    assert task.aborts >= 1
+    copies = [m.value() for m in read_all(kafka_env.bootstrap_servers, output)]
+    assert copies == [f"v{n}".encode() for n in range(INPUTS)]
