@@ -4,8 +4,12 @@ One transaction per batch (``batch.max_records`` events or ``batch.max_ms``): th
 outputs of the batch and the consumer offsets that follow it are committed together, so
 a ``read_committed`` reader sees each input's outputs exactly once, whatever crashes.
 
-- Work is done as messages arrive; the transaction is only opened to write a finished
-  batch, so no transaction is open while the consumer polls (and rebalance callbacks run).
+- Work is done as messages arrive (``task.submit`` per polled chunk); the transaction is
+  only opened to write a finished batch, so no transaction is open while the consumer
+  polls (and rebalance callbacks run).
+- Pipelined tasks (work on worker processes): a finished batch is sealed, the next one is
+  polled and submitted, then the sealed one is written; if its transaction aborts, the
+  batch after it is dropped as well and both are read again.
 - Revoked partitions (cooperative-sticky): the pending batch is committed before they go.
   Lost partitions: the pending batch is dropped; the new owner reprocesses it and our
   late commit, if any, is fenced by the group generation (KIP-447).
