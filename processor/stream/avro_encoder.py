@@ -24,8 +24,6 @@ from typing import Any
 
 Encode = Callable[[bytearray, Any], None]
 
-_INT_LIMIT = 1 << 31
-_LONG_LIMIT = 1 << 63
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_NAIVE = datetime(1970, 1, 1)
 _PACK_FLOAT = struct.Struct("<f").pack
@@ -46,41 +44,45 @@ def _varint(out: bytearray, n: int) -> None:
     out.append(n)
 
 
-def write_long(out: bytearray, value: int) -> None:
-    """An exact int (a bool or a float is refused: fastavro decides on those)."""
-    if type(value) is not int:
-        raise TypeError(f"expected an int, got {type(value).__name__}")
-    if not -_LONG_LIMIT <= value < _LONG_LIMIT:
-        raise OverflowError(f"{value} does not fit an Avro long")
-    n = (value << 1) ^ (value >> 63)
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
+def _integer_writer(bits: int) -> Callable[[bytearray, int], None]:
+    """The writer of Avro ``int`` (32 bits) or ``long`` (64 bits): an exact int (a bool
+    or a float is refused: fastavro decides on those), zigzag, base-128 varint."""
+    limit = 1 << (bits - 1)
+    sign_shift = bits - 1
+    name = "int" if bits == 32 else "long"
+
+    def write(out: bytearray, value: int) -> None:
+        if type(value) is not int:
+            raise TypeError(f"expected an int, got {type(value).__name__}")
+        if not -limit <= value < limit:
+            raise OverflowError(f"{value} does not fit an Avro {name}")
+        n = (value << 1) ^ (value >> sign_shift)
+        while n > 0x7F:
+            out.append((n & 0x7F) | 0x80)
+            n >>= 7
+        out.append(n)
+
+    return write
 
 
-def write_int(out: bytearray, value: int) -> None:
-    if type(value) is not int:
-        raise TypeError(f"expected an int, got {type(value).__name__}")
-    if not -_INT_LIMIT <= value < _INT_LIMIT:
-        raise OverflowError(f"{value} does not fit an Avro int")
-    n = (value << 1) ^ (value >> 31)
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
+write_int = _integer_writer(32)
+write_long = _integer_writer(64)
 
 
-def write_string(out: bytearray, value: str) -> None:
-    if type(value) is not str:
-        raise TypeError(f"expected a str, got {type(value).__name__}")
-    data = value.encode()
+def _write_sized(out: bytearray, data: bytes) -> None:
+    """Length (zigzag varint), then the bytes: Avro ``bytes``, and ``string`` as UTF-8."""
     n = len(data)
     if n < 64:
         out.append(n << 1)
     else:
         _varint(out, n << 1)
     out += data
+
+
+def write_string(out: bytearray, value: str) -> None:
+    if type(value) is not str:
+        raise TypeError(f"expected a str, got {type(value).__name__}")
+    _write_sized(out, value.encode())
 
 
 def write_optional_string(out: bytearray, value: str | None) -> None:
@@ -90,26 +92,14 @@ def write_optional_string(out: bytearray, value: str | None) -> None:
         return
     if type(value) is not str:
         raise TypeError(f"expected a str, got {type(value).__name__}")
-    data = value.encode()
-    n = len(data)
-    if n < 64:
-        out.append(2)
-        out.append(n << 1)
-    else:
-        out.append(2)
-        _varint(out, n << 1)
-    out += data
+    out.append(2)
+    _write_sized(out, value.encode())
 
 
 def write_bytes(out: bytearray, value: bytes) -> None:
     if type(value) is not bytes:
         raise TypeError(f"expected bytes, got {type(value).__name__}")
-    n = len(value)
-    if n < 64:
-        out.append(n << 1)
-    else:
-        _varint(out, n << 1)
-    out += value
+    _write_sized(out, value)
 
 
 def write_boolean(out: bytearray, value: bool) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka import Producer
@@ -52,10 +53,17 @@ class JournalTask(StreamTask):
         self.batch = []
 
 
-def test_the_task_hears_each_commit_and_abort_and_closes_batches_in_their_transaction(
-    kafka_env: KafkaEnv, unique_name: str, tmp_path: Path
-) -> None:
-    source, output = f"loop-in-{unique_name}", f"loop-out-{unique_name}"
+def _run_bounded_copy(
+    kafka_env: KafkaEnv,
+    name: str,
+    tmp_path: Path,
+    make_task: Callable[[str], StreamTask],
+    max_records: int,
+) -> tuple[StreamTask, str]:
+    """``INPUTS`` records on a fresh topic, run through the loop (bounded, as a replay
+    runs) with the task ``make_task(output topic)``; the output topic refuses records
+    above ``MAX_MESSAGE_BYTES``. Returns the task and the output topic."""
+    source, output = f"{name}-in", f"{name}-out"
     create_topics(kafka_env.bootstrap_servers, [source])
     create_topics(
         kafka_env.bootstrap_servers, [output], **{"max.message.bytes": str(MAX_MESSAGE_BYTES)}
@@ -67,15 +75,15 @@ def test_the_task_hears_each_commit_and_abort_and_closes_batches_in_their_transa
 
     settings = ProcessorSettings(
         kafka={"bootstrap_servers": kafka_env.bootstrap_servers},  # type: ignore[arg-type]
-        batch={"max_records": 50, "max_ms": 1000},  # type: ignore[arg-type]
+        batch={"max_records": max_records, "max_ms": 1000},  # type: ignore[arg-type]
         state_dir=tmp_path,
     )
-    task = JournalTask(output)
+    task = make_task(output)
     loop = TransactionalLoop(
         settings,
         input_topics=[source],
-        group_id=f"loop-{unique_name}",
-        transactional_id=f"loop-{unique_name}",
+        group_id=name,
+        transactional_id=name,
         task=task,
         bounded={(source, 0): (0, INPUTS)},
     )
@@ -87,6 +95,16 @@ def test_the_task_hears_each_commit_and_abort_and_closes_batches_in_their_transa
         loop.request_stop()
         runner.join(30)
     assert result == [EXIT_OK]
+    return task, output
+
+
+def test_the_task_hears_each_commit_and_abort_and_closes_batches_in_their_transaction(
+    kafka_env: KafkaEnv, unique_name: str, tmp_path: Path
+) -> None:
+    task, output = _run_bounded_copy(
+        kafka_env, f"loop-{unique_name}", tmp_path, JournalTask, max_records=50
+    )
+    assert isinstance(task, JournalTask)
 
     # The first batch held the oversized record: aborted, then done again (librdkafka may
     # abort the next one too, while it bumps the producer epoch).
@@ -145,38 +163,10 @@ class PipelinedCopyTask(StreamTask):
 def test_a_pipelined_task_gets_the_next_batch_before_the_last_commits_and_stays_exactly_once(
     kafka_env: KafkaEnv, unique_name: str, tmp_path: Path
 ) -> None:
-    source, output = f"pipe-in-{unique_name}", f"pipe-out-{unique_name}"
-    create_topics(kafka_env.bootstrap_servers, [source])
-    create_topics(
-        kafka_env.bootstrap_servers, [output], **{"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+    task, output = _run_bounded_copy(
+        kafka_env, f"pipe-{unique_name}", tmp_path, PipelinedCopyTask, max_records=20
     )
-    producer = Producer({"bootstrap.servers": kafka_env.bootstrap_servers})
-    for n in range(INPUTS):
-        producer.produce(source, key=f"k{n}".encode(), value=f"v{n}".encode())
-    assert producer.flush(30) == 0
-
-    settings = ProcessorSettings(
-        kafka={"bootstrap_servers": kafka_env.bootstrap_servers},  # type: ignore[arg-type]
-        batch={"max_records": 20, "max_ms": 1000},  # type: ignore[arg-type]
-        state_dir=tmp_path,
-    )
-    task = PipelinedCopyTask(output)
-    loop = TransactionalLoop(
-        settings,
-        input_topics=[source],
-        group_id=f"pipe-{unique_name}",
-        transactional_id=f"pipe-{unique_name}",
-        task=task,
-        bounded={(source, 0): (0, INPUTS)},
-    )
-    result: list[int] = []
-    runner = threading.Thread(target=lambda: result.append(loop.run()))
-    runner.start()
-    runner.join(120)
-    if runner.is_alive():
-        loop.request_stop()
-        runner.join(30)
-    assert result == [EXIT_OK]
+    assert isinstance(task, PipelinedCopyTask)
 
     # pipelined: some batch's work was collected after later input had been submitted
     submitted_before = [
