@@ -117,8 +117,9 @@ class WireSerializer:
         self.schema_name = schema_name
         self._client = client
         self._schema = Schema(text, schema_type="AVRO")
-        self._parsed = fastavro.parse_schema(json.loads(text))
-        self._encode = compile_encoder(json.loads(text))
+        schema = json.loads(text)
+        self._encode = compile_encoder(schema)
+        self._parsed = fastavro.parse_schema(schema)
         self._auto_register = auto_register
         self._headers: dict[str, bytes] = {}
 

@@ -17,7 +17,13 @@ from processor.stream.stage import RuleSource, StageRunner, register_schemas
 from processor.stream.task import Done, Output, StreamTask, Submitted
 from processor.stream.topics import ensure_topics
 from processor.stream.transactional import TransactionalLoop
-from processor.stream.workers import ChunkOutcome, DeadLetterNote, WorkerPool, process_chunk
+from processor.stream.workers import (
+    ChunkOutcome,
+    DeadLetterNote,
+    WorkerPool,
+    new_rule_timeouts,
+    process_chunk,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +69,7 @@ class QualifyTask(StreamTask):
         if self.pool is not None:
             return self.pool.submit(messages)
         outcome = process_chunk(self.processor, messages)
+        outcome.rule_timeouts = new_rule_timeouts(self.processor.engine, self._reported_timeouts)
         self.report(outcome)
         return Done(outcome.outputs)
 
@@ -76,7 +83,6 @@ class QualifyTask(StreamTask):
             metrics.rule_timeouts.labels(rule_id).inc(new)
 
     def between_transactions(self) -> None:
-        self._report_rule_timeouts()
         if self.rules.swap_if_published():
             self.processor.engine = self.rules.engine
             self._reported_timeouts = {}
@@ -86,15 +92,6 @@ class QualifyTask(StreamTask):
     def close(self) -> None:
         if self.pool is not None:
             self.pool.close()
-
-    def _report_rule_timeouts(self) -> None:
-        """The engine counts regex timeouts per rule; the metric follows once per batch."""
-        counts = getattr(self.processor.engine, "timeouts", None) or {}
-        for rule_id, count in counts.items():
-            new = count - self._reported_timeouts.get(rule_id, 0)
-            if new > 0:
-                metrics.rule_timeouts.labels(rule_id).inc(new)
-                self._reported_timeouts[rule_id] = count
 
 
 def _count_dead_letter(note: DeadLetterNote) -> None:

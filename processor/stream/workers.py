@@ -83,6 +83,18 @@ def process_chunk(processor: Any, messages: list[SourceMessage]) -> ChunkOutcome
     return outcome
 
 
+def new_rule_timeouts(engine: Any, reported: dict[str, int]) -> dict[str, int]:
+    """Regex timeouts per rule that ``engine`` counted since ``reported`` (its counts
+    when last asked, updated here): what the ``bounce_rule_timeouts_total`` metric still
+    lacks."""
+    new: dict[str, int] = {}
+    for rule_id, count in (getattr(engine, "timeouts", None) or {}).items():
+        if count > reported.get(rule_id, 0):
+            new[rule_id] = count - reported.get(rule_id, 0)
+            reported[rule_id] = count
+    return new
+
+
 # -- inside a worker process ----------------------------------------------------------
 
 _processor: Any = None
@@ -120,12 +132,7 @@ def _work(messages: list[SourceMessage]) -> ChunkOutcome:
     """One chunk through the qualification stage's pure work."""
     outcome = process_chunk(_processor, messages)
     outcome.worker_pid = os.getpid()
-    counts = getattr(_processor.engine, "timeouts", None) or {}
-    for rule_id, count in counts.items():
-        new = count - _timeouts_reported.get(rule_id, 0)
-        if new > 0:
-            outcome.rule_timeouts[rule_id] = new
-            _timeouts_reported[rule_id] = count
+    outcome.rule_timeouts = new_rule_timeouts(_processor.engine, _timeouts_reported)
     return outcome
 
 
