@@ -90,22 +90,27 @@ class QualifyProcessor:
         """The outputs of one raw event. Their keys and values depend on the input and the
         rules only; when and where it ran goes into the headers ``processed_at`` and
         ``processor_instance``."""
-        try:
-            result = self._process(message)
-        except StageError as error:
-            result = self._dead_letter(message, error.stage, error.error_class, str(error))
-        except Exception as error:  # bad input must never stop the consumer
-            text = f"{type(error).__name__}: {error}"
-            result = self._dead_letter(message, "internal", type(error).__name__, text)
-        stamp = [
+        return self.process_stamped(message, self.stamp())
+
+    def stamp(self) -> list[tuple[str, bytes]]:
+        """The headers saying when and where the work ran (``processed_at``: now)."""
+        return [
             ("processed_at", self._clock().isoformat(timespec="milliseconds").encode()),
             ("processor_instance", self._instance.encode()),
         ]
-        result.outputs = [
-            Output(o.topic, o.key, o.value, [*o.headers, *stamp], o.partition)
-            for o in result.outputs
-        ]
-        return result
+
+    def process_stamped(
+        self, message: SourceMessage, stamp: list[tuple[str, bytes]]
+    ) -> ProcessResult:
+        """:meth:`process` with the ``stamp`` headers given (a chunk of raw events
+        processed together shares one)."""
+        try:
+            return self._process(message, stamp)
+        except StageError as error:
+            return self._dead_letter(message, error.stage, error.error_class, str(error), stamp)
+        except Exception as error:  # bad input must never stop the consumer
+            text = f"{type(error).__name__}: {error}"
+            return self._dead_letter(message, "internal", type(error).__name__, text, stamp)
 
     # -- steps -------------------------------------------------------------------------
 
@@ -148,7 +153,7 @@ class QualifyProcessor:
         )
         return bytes(envelope["payload"]), _format_hint(envelope.get("content_type")), inner
 
-    def _process(self, message: SourceMessage) -> ProcessResult:
+    def _process(self, message: SourceMessage, stamp: list[tuple[str, bytes]]) -> ProcessResult:
         payload, hint, source = self._unwrap(message)
         result = parse(payload, options=self._intake_options, format=hint)
         if result.error is not None:
@@ -175,7 +180,8 @@ class QualifyProcessor:
             except Exception as error:
                 raise StageError("serialize", type(error).__name__, str(error)) from error
             key = event["recipient"].encode() or None
-            outputs.append(Output(topic, key, value, [("event_id", event["event_id"].encode())]))
+            headers = [("event_id", event["event_id"].encode()), *stamp]
+            outputs.append(Output(topic, key, value, headers))
             qualifications.append(qualification)
         return ProcessResult(outputs=outputs, qualifications=qualifications)
 
@@ -185,6 +191,7 @@ class QualifyProcessor:
         stage: str,
         error_class: str,
         error_message: str,
+        stamp: list[tuple[str, bytes]],
     ) -> ProcessResult:
         letter = events.dead_letter(
             message,
@@ -195,7 +202,7 @@ class QualifyProcessor:
         )
         value = self._serialize_dead_letter(letter, self.topics.dlq)
         key = message.coordinates.encode()
-        headers = [("error_class", error_class.encode()), ("stage", stage.encode())]
+        headers = [("error_class", error_class.encode()), ("stage", stage.encode()), *stamp]
         return ProcessResult(
             outputs=[Output(self.topics.dlq, key, value, headers)], dead_letter=letter
         )

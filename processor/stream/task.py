@@ -6,24 +6,24 @@ state. Hooks run on the loop's thread, so a task needs no locking against the lo
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 
 from processor.stream.events import SourceMessage
 
 Partition = tuple[str, int]
 
 
-@dataclass(frozen=True)
-class Output:
+class Output(NamedTuple):
     """One record to write: topic, key, value (already serialised), headers, partition
-    (None: the producer's partitioner decides by key)."""
+    (None: the producer's partitioner decides by key). A named tuple: one is made per
+    output event, and a tuple is made several times faster than a frozen dataclass."""
 
     topic: str
     key: bytes | None
     value: bytes | None
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
+    headers: Sequence[tuple[str, bytes]] = ()
     partition: int | None = None
 
 
