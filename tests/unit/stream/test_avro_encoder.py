@@ -107,14 +107,20 @@ def test_long_strings_and_big_numbers_use_multi_byte_varints() -> None:
             {"name": "count", "type": "long"},
             {"name": "small", "type": "int"},
             {"name": "blob", "type": "bytes"},
+            {"name": "labels", "type": {"type": "map", "values": "string"}},
+            {"name": "counts", "type": {"type": "map", "values": "long"}, "default": {}},
+            {"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
         ],
     }
     encode = compile_encoder(schema)
     assert encode is not None
+    many = {f"key-{i}": "é" * i for i in range(200)}  # a block count past one varint byte
     for record in (
-        {"text": "é" * 5000, "count": -(2**63), "small": 2**31 - 1, "blob": b"\x00" * 70000},
-        {"text": None, "count": 2**63 - 1, "small": -(2**31), "blob": b""},
-    ):
+        {"text": "é" * 5000, "count": -(2**63), "small": 2**31 - 1, "blob": b"\x00" * 70000,
+         "labels": many, "counts": {"a": 2**40, "b": -1}, "at": 2**45},
+        {"text": None, "count": 2**63 - 1, "small": -(2**31), "blob": b"", "labels": {},
+         "at": datetime(2026, 11, 28, 1, 2, 3, 456789, tzinfo=UTC)},
+    ):  # fmt: skip
         out = bytearray()
         encode(out, record)
         assert bytes(out) == _fastavro_bytes(schema, record)
