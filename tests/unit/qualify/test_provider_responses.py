@@ -21,6 +21,21 @@ check at first: 1.1.0 gave 210 of the 250 rows their expected detail (84 %). Rul
 so from there on this is a regression check, no longer a held-out measure. Rows whose
 label is debatable, or that the rules cannot decide without breaking the corpus, go in
 ``XFAIL`` with a reason.
+
+``provider_responses_2.tsv`` (same columns) is a second set, collected after rule set
+1.2.0 from sources the first set did not use, to measure how the rules generalise:
+161 responses of 60 providers, MTAs and filters the first set lacks or barely covers
+(German, Czech, Polish, Italian and French ISPs and hosters, Chinese portals and
+Coremail, Korean portals, Japanese ISPs, Kerio, IceWarp, hMailServer, Domino, smtpf,
+Trend Micro, Symantec Email Security.cloud, Baruwa, Spambrella, Mailprotector, a
+SendGrid bounce log, Google Groups, ...), from 56 pages none of which the first set
+used. Most of these answers are in English even where the provider is not; a handful
+are localized (German, Portuguese, Korean, Japanese).
+Labelled with the same conventions, from the public pages in ``source_url`` only.
+Before any rule was changed, rule set 1.2.0 gave 102 of the 161 rows their expected
+detail (63 %): the held-out figure. Rule set 1.3.0 then widened general patterns (and
+added a Google Groups rule) until all but the rows in ``XFAIL`` pass, so this set too
+is a regression check from there on, no longer a held-out measure.
 """
 
 from __future__ import annotations
@@ -35,11 +50,27 @@ from processor.qualify import Engine
 
 from .conftest import smtp
 
-TABLE = Path(__file__).with_name("provider_responses.tsv")
+TABLES = [
+    Path(__file__).with_name("provider_responses.tsv"),
+    Path(__file__).with_name("provider_responses_2.tsv"),
+]
 COLUMNS = ["provider", "expected_detail", "response", "source_url"]
 
-# "provider-lineno" -> why the default rules are expected to disagree (strict xfail)
-XFAIL: dict[str, str] = {}
+# "file-provider-lineno" -> why the default rules are expected to disagree (strict xfail)
+XFAIL: dict[str, str] = {
+    "provider_responses_2-generic-26": (
+        "'No such mailbox' under 5.2.0: user-unknown wording under an X.2 status is "
+        "filtered by convention (docomo's 5.2.0 'Unknown user' is a receive filter)"
+    ),
+    "provider_responses_2-paran-116": (
+        "Paran's SPAM_SUSPECT:IP_CONTROL code (an IP block) behind a generic "
+        "'Transaction failed'; a code of a closed provider, not worth a rule"
+    ),
+    "provider_responses_2-daum-123": (
+        "Daum's CCRT code means an IP blocked as a spam source, but the text only says "
+        "'Connection refused. Server is busy'; only the provider's code table says so"
+    ),
+}
 
 
 class Row(NamedTuple):
@@ -49,14 +80,14 @@ class Row(NamedTuple):
     source_url: str
 
 
-def _load() -> list[pytest.param]:
+def _load(table: Path) -> list[pytest.param]:
     params = []
-    with TABLE.open(encoding="utf-8", newline="") as f:
+    with table.open(encoding="utf-8", newline="") as f:
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         assert next(reader) == COLUMNS
         for lineno, fields in enumerate(reader, start=2):
             row = Row(*fields)
-            row_id = f"{row.provider}-{lineno}"
+            row_id = f"{table.stem}-{row.provider}-{lineno}"
             marks = (
                 [pytest.mark.xfail(reason=XFAIL[row_id], strict=True)] if row_id in XFAIL else []
             )
@@ -64,13 +95,19 @@ def _load() -> list[pytest.param]:
     return params
 
 
-ROWS = _load()
+ROWS_BY_TABLE = {table.stem: _load(table) for table in TABLES}
+ROWS = [param for params in ROWS_BY_TABLE.values() for param in params]
 
 
-def test_table_is_well_formed() -> None:
-    rows = [p.values[0] for p in ROWS]
+@pytest.mark.parametrize("table", list(ROWS_BY_TABLE))
+def test_table_is_well_formed(table: str) -> None:
+    rows = [p.values[0] for p in ROWS_BY_TABLE[table]]
     assert 150 <= len(rows) <= 250
     assert len({r.provider for r in rows}) >= 20
+
+
+def test_rows_are_well_formed() -> None:
+    rows = [p.values[0] for p in ROWS]
     assert len({r.response for r in rows}) == len(rows), "duplicate responses"
     for r in rows:
         assert r.source_url.startswith(("http://", "https://")), r
