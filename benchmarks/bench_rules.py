@@ -88,9 +88,8 @@ WORDS = [
 
 def records(n: int, seed: int = 7, *, unique: bool = False) -> list[BounceRecord]:
     """``n`` SMTP records over a mix of real-looking diagnostics: two in ten name their
-    recipient, the others repeat word for word. ``unique``: every
-    diagnostic ends with a queue id of its own, so that no text repeats (the engine's
-    cache of recent texts never hits)."""
+    recipient, the others repeat word for word. ``unique``: every diagnostic ends with a
+    queue id of its own, so that no text repeats."""
     rng = random.Random(seed)
     out = []
     for i in range(n):
