@@ -177,7 +177,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
     parser.add_argument(
         "--workers",
         type=int,
