@@ -683,7 +683,11 @@ def key_cost(key: Key, rule_frequency: int = 1) -> float:
 def choose_option(
     options: list[KeyOption], frequency: dict[Key, int] | None = None
 ) -> KeyOption | None:
-    """The cheapest option (see :func:`key_cost`), or None when there is none."""
+    """The cheapest option (see :func:`key_cost`), or None when there is none. An option
+    of whole words only is taken over any with a prefix, suffix or substring key, however
+    common its words: such a key costs every record a pass over its words, while a
+    common word costs only the records that contain it (their candidates are cut by the
+    required-word check once per plan)."""
     if not options:
         return None
     freq = frequency or {}
@@ -691,7 +695,8 @@ def choose_option(
     def cost(opt: KeyOption) -> float:
         return sum(key_cost(k, freq.get(k, 1)) for k in opt)
 
-    return min(options, key=cost)
+    whole_words = [opt for opt in options if all(k.kind == KeyKind.EXACT for k in opt)]
+    return min(whole_words or options, key=cost)
 
 
 def prefilter_option(pattern: str) -> KeyOption | None:

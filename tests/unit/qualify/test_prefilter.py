@@ -61,6 +61,19 @@ def test_key_kinds() -> None:
     assert opt is not None and opt[0].kind in (KeyKind.PREFIX, KeyKind.SUFFIX)
 
 
+def test_whole_words_are_preferred_to_partial_keys_however_common() -> None:
+    # "doesn" may go on ("doesnt"): a prefix key; the whole words are common ones
+    opt = prefilter_option(r"\b(?:recipient|user)\s(?:doesn'?t|does\snot)\shave\san\saccount\b")
+    assert opt is not None and all(k.kind is KeyKind.EXACT for k in opt)
+
+
+def test_the_default_rules_cost_no_pass_for_partial_keys(engine: Engine) -> None:
+    # One prefix (suffix, substring) key makes every record pay a pass over its words:
+    # the default rules are written (and their keys chosen) so that none is needed.
+    for field, index in engine._indexes:
+        assert not index.prefix and not index.suffix and not index.subs, field
+
+
 @settings(max_examples=300, deadline=None)
 @given(TEXT)
 def test_prefilter_is_complete(engine: Engine, text: str) -> None:
