@@ -5,6 +5,12 @@ Shapes: Exchange 2003 "Your message ... did not reach the following recipient(s)
 and Office 365 "Delivery has failed to these recipients or groups:" / "Your message to
 ... couldn't be delivered." with the remote server's reply under "Diagnostic
 information for administrators" / "Remote Server returned '550 5.1.1 ...'".
+
+In the administrators' section each recipient is followed by its own "Remote Server
+returned" line: that line is the recipient's reply, whatever the order of the summary
+above. When Exchange relays a downstream hop's rejection it wraps it
+(``'554 5.7.0 < #5.7.133 smtp;550 5.7.133 RESOLVER.RST...>'``): the inner reply is the
+real one, the outer 5.7.0 only says "rejected".
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import re
 
 from processor.intake.dialects.common import section_records
 from processor.intake.record import BounceRecord
+from processor.intake.text import find_addresses, find_reply_code, find_status
 from processor.intake.view import MessageView
 
 NAME = "exchange"
@@ -53,5 +60,47 @@ def matches(view: MessageView) -> bool:
     return view.says_any(_STRONG_SIGNATURE)
 
 
+_REMOTE_REPLY = re.compile(
+    r"^\s*Remote Server returned '(?P<reply>[^\n]+)", re.IGNORECASE | re.MULTILINE
+)
+# "554 5.7.0 < #5.7.133 smtp;550 5.7.133 ...>": the wrapped reply of a downstream hop.
+_WRAPPED = re.compile(
+    r"<\s*#(?P<status>[245]\.\d{1,3}\.\d{1,3})\s+smtp;\s*(?P<reply>.+?)>?'?\s*$", re.I
+)
+
+
 def parse(view: MessageView) -> list[BounceRecord]:
-    return section_records(view, dialect=NAME, start=_START)
+    records = section_records(view, dialect=NAME, start=_START)
+    replies = _replies_by_recipient(view.body_before_original)
+    if not replies:
+        return records
+    updated = []
+    for record in records:
+        reply = replies.get(record.recipient or "")
+        if reply is None:
+            updated.append(record)
+            continue
+        wrapped = _WRAPPED.search(reply)
+        inner = wrapped.group("reply") if wrapped else reply
+        status = find_status(inner) or (wrapped.group("status") if wrapped else None)
+        update = {
+            "diagnostic": " ".join(reply.rstrip("'").split())[:1000],
+            "status": status or record.status,
+            "smtp_code": find_reply_code(inner) or record.smtp_code,
+        }
+        updated.append(record.model_copy(update=update))
+    return updated
+
+
+def _replies_by_recipient(body: str) -> dict[str, str]:
+    """Recipient -> its "Remote Server returned" line, from the administrators' section."""
+    replies: dict[str, str] = {}
+    lines = body.split("\n")
+    for number, line in enumerate(lines):
+        match = _REMOTE_REPLY.match(line)
+        if match is None or number == 0:
+            continue
+        named = find_addresses(lines[number - 1])
+        if len(named) == 1 and named[0] not in replies:
+            replies[named[0]] = match.group("reply")
+    return replies
