@@ -23,7 +23,7 @@ from enum import IntEnum
 from functools import lru_cache
 from re import _constants as C  # type: ignore[attr-defined]  # Python >= 3.11
 from re import _parser as P  # type: ignore[attr-defined]
-from typing import Any
+from typing import Any, Final
 
 MAXREPEAT = C.MAXREPEAT
 _REPEATS = {C.MAX_REPEAT, C.MIN_REPEAT, getattr(C, "POSSESSIVE_REPEAT", C.MAX_REPEAT)}
@@ -664,6 +664,9 @@ COMMON_WORDS = frozenset(
 )
 
 
+PARTIAL_KEY_COST: Final = 90
+
+
 def key_cost(key: Key, rule_frequency: int = 1) -> float:
     """How much work a key costs the prefilter: lower is better. Common words and keys
     shared by many rules wake up many candidates; substring keys are scanned linearly."""
@@ -673,21 +676,20 @@ def key_cost(key: Key, rule_frequency: int = 1) -> float:
         cost += 50
     if n < 3:
         cost += 20
+    # A partial key costs every record of the field a pass over its words (once per
+    # kind in use), a whole word only the records that contain it: a partial key is only
+    # worth it against whole words shared by some hundred rules (generated rule sets).
     if key.kind in (KeyKind.PREFIX, KeyKind.SUFFIX):
-        cost += 25 if n >= PREFIX_LEN else 30  # each kind in use costs a pass per record
+        cost += PARTIAL_KEY_COST if n >= PREFIX_LEN else PARTIAL_KEY_COST + 5
     elif key.kind == KeyKind.SUB:
-        cost += 30
+        cost += PARTIAL_KEY_COST + 5
     return cost - min(n, 16) / 16
 
 
 def choose_option(
     options: list[KeyOption], frequency: dict[Key, int] | None = None
 ) -> KeyOption | None:
-    """The cheapest option (see :func:`key_cost`), or None when there is none. An option
-    of whole words only is taken over any with a prefix, suffix or substring key, however
-    common its words: such a key costs every record a pass over its words, while a
-    common word costs only the records that contain it (their candidates are cut by the
-    required-word check once per plan)."""
+    """The cheapest option (see :func:`key_cost`), or None when there is none."""
     if not options:
         return None
     freq = frequency or {}
@@ -695,8 +697,7 @@ def choose_option(
     def cost(opt: KeyOption) -> float:
         return sum(key_cost(k, freq.get(k, 1)) for k in opt)
 
-    whole_words = [opt for opt in options if all(k.kind == KeyKind.EXACT for k in opt)]
-    return min(whole_words or options, key=cost)
+    return min(options, key=cost)
 
 
 def prefilter_option(pattern: str) -> KeyOption | None:
