@@ -61,8 +61,8 @@ def test_key_kinds() -> None:
     assert opt is not None and opt[0].kind in (KeyKind.PREFIX, KeyKind.SUFFIX)
 
 
-def test_whole_words_are_preferred_to_partial_keys_however_common() -> None:
-    # "doesn" may go on ("doesnt"): a prefix key; the whole words are common ones
+def test_common_whole_words_are_preferred_to_a_partial_key() -> None:
+    # "doesn" may go on ("doesnt"): a prefix key, dearer than common whole words
     opt = prefilter_option(r"\b(?:recipient|user)\s(?:doesn'?t|does\snot)\shave\san\saccount\b")
     assert opt is not None and all(k.kind is KeyKind.EXACT for k in opt)
 
