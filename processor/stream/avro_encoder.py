@@ -47,62 +47,66 @@ def _varint(out: bytearray, n: int) -> None:
     out.append(n)
 
 
-def _integer_writer(bits: int) -> Callable[[bytearray, int], None]:
-    """The writer of Avro ``int`` (32 bits) or ``long`` (64 bits): an exact int (a bool
-    or a float is refused: fastavro decides on those), zigzag, base-128 varint."""
-    limit = 1 << (bits - 1)
-    sign_shift = bits - 1
-    name = "int" if bits == 32 else "long"
-
-    def write(out: bytearray, value: int) -> None:
-        if type(value) is not int:
-            raise TypeError(f"expected an int, got {type(value).__name__}")
-        if not -limit <= value < limit:
-            raise OverflowError(f"{value} does not fit an Avro {name}")
-        n = (value << 1) ^ (value >> sign_shift)
-        while n > 0x7F:
-            out.append((n & 0x7F) | 0x80)
-            n >>= 7
-        out.append(n)
-
-    return write
-
-
-write_int = _integer_writer(32)
-write_long = _integer_writer(64)
-
-
-def _write_sized(out: bytearray, data: bytes) -> None:
-    """Length (zigzag varint), then the bytes: Avro ``bytes``, and ``string`` as UTF-8."""
-    n = len(data)
-    if n < 64:
-        out.append(n << 1)
-    else:
-        _varint(out, n << 1)
-    out += data
-
-
-def write_string(out: bytearray, value: str) -> None:
-    if type(value) is not str:
-        raise TypeError(f"expected a str, got {type(value).__name__}")
-    _write_sized(out, value.encode())
+# Python source that writes the value in ``v`` to ``out``, by the type's simple name (see
+# _simple_type): the body of the primitive writers below, and inlined as it is into the
+# generated record writers (_generate_record_writer). An int or long is an exact int (a
+# bool or a float is refused: fastavro decides on those), zigzagged, base-128 varint;
+# a string or bytes is its length, then its (UTF-8) bytes.
+_SIZED_SOURCE = """\
+if type(v) is not TYPE:
+    raise TypeError(f"expected TYPE, got {type(v).__name__}")
+b = ENCODED
+n = len(b)
+if n < 64:
+    out.append(n << 1)
+else:
+    _varint(out, n << 1)
+out += b"""
+_INTEGER_SOURCE = """\
+if type(v) is not int:
+    raise TypeError(f"expected an int, got {type(v).__name__}")
+if not -LIMIT <= v < LIMIT:
+    raise OverflowError(f"{v} does not fit an Avro NAME")
+n = (v << 1) ^ (v >> SHIFT)
+while n > 0x7F:
+    out.append((n & 0x7F) | 0x80)
+    n >>= 7
+out.append(n)"""
+_INLINE_SOURCE = {
+    "string": _SIZED_SOURCE.replace("TYPE", "str").replace("ENCODED", "v.encode()"),
+    "bytes": _SIZED_SOURCE.replace("TYPE", "bytes").replace("ENCODED", "v"),
+    "int": _INTEGER_SOURCE.replace("LIMIT", str(1 << 31))
+    .replace("SHIFT", "31")
+    .replace("NAME", "int"),
+    "long": _INTEGER_SOURCE.replace("LIMIT", str(1 << 63))
+    .replace("SHIFT", "63")
+    .replace("NAME", "long"),
+}
 
 
-def write_optional_string(out: bytearray, value: str | None) -> None:
-    """``["null", "string"]``, the commonest field of our events, in one call."""
-    if value is None:
-        out.append(0)
-        return
-    if type(value) is not str:
-        raise TypeError(f"expected a str, got {type(value).__name__}")
-    out.append(2)
-    _write_sized(out, value.encode())
+def _writer_from_source(name: str, source: str) -> Callable[[bytearray, Any], None]:
+    """A function ``name(out, v)`` whose body is ``source``."""
+    namespace: dict[str, Any] = {"_varint": _varint}
+    body = "\n".join(_indented(source, 1))
+    exec(compile(f"def {name}(out, v):\n{body}", f"<avro {name}>", "exec"), namespace)
+    function: Callable[[bytearray, Any], None] = namespace[name]
+    return function
 
 
-def write_bytes(out: bytearray, value: bytes) -> None:
-    if type(value) is not bytes:
-        raise TypeError(f"expected bytes, got {type(value).__name__}")
-    _write_sized(out, value)
+def _indented(source: str, depth: int) -> list[str]:
+    return [" " * (4 * depth) + line for line in source.splitlines()]
+
+
+write_int = _writer_from_source("write_int", _INLINE_SOURCE["int"])
+write_long = _writer_from_source("write_long", _INLINE_SOURCE["long"])
+write_string = _writer_from_source("write_string", _INLINE_SOURCE["string"])
+write_bytes = _writer_from_source("write_bytes", _INLINE_SOURCE["bytes"])
+#: ``["null", "string"]``, the commonest field of our events, in one call
+write_optional_string = _writer_from_source(
+    "write_optional_string",
+    "if v is None:\n    out.append(0)\nelse:\n    out.append(2)\n"
+    + "\n".join(_indented(_INLINE_SOURCE["string"], 1)),
+)
 
 
 def write_boolean(out: bytearray, value: bool) -> None:
@@ -164,50 +168,12 @@ class _Field:
     declaration: Mapping[str, Any]
 
 
-# Python source that writes the value in ``v`` to ``out``, by the type's simple name (see
-# _simple_type); the same checks and bytes as the write_* functions above.
-_SIZED_SOURCE = """\
-if type(v) is not TYPE:
-    raise TypeError(f"expected TYPE, got {type(v).__name__}")
-b = ENCODED
-n = len(b)
-if n < 64:
-    out.append(n << 1)
-else:
-    _varint(out, n << 1)
-out += b"""
-_INTEGER_SOURCE = """\
-if type(v) is not int:
-    raise TypeError(f"expected an int, got {type(v).__name__}")
-if not -LIMIT <= v < LIMIT:
-    raise OverflowError(f"{v} does not fit an Avro NAME")
-n = (v << 1) ^ (v >> SHIFT)
-while n > 0x7F:
-    out.append((n & 0x7F) | 0x80)
-    n >>= 7
-out.append(n)"""
-_INLINE_SOURCE = {
-    "string": _SIZED_SOURCE.replace("TYPE", "str").replace("ENCODED", "v.encode()"),
-    "bytes": _SIZED_SOURCE.replace("TYPE", "bytes").replace("ENCODED", "v"),
-    "int": _INTEGER_SOURCE.replace("LIMIT", str(1 << 31))
-    .replace("SHIFT", "31")
-    .replace("NAME", "int"),
-    "long": _INTEGER_SOURCE.replace("LIMIT", str(1 << 63))
-    .replace("SHIFT", "63")
-    .replace("NAME", "long"),
-}
-
-
 def _simple_type(schema: Any) -> str | None:
     """``string``, ``bytes``, ``int`` or ``long`` for a schema of that plain type (no
     logical type), else None."""
     if isinstance(schema, Mapping) and set(schema) == {"type"}:
         schema = schema["type"]
     return schema if isinstance(schema, str) and schema in _INLINE_SOURCE else None
-
-
-def _indented(source: str, depth: int) -> list[str]:
-    return [" " * (4 * depth) + line for line in source.splitlines()]
 
 
 def _generate_record_writer(fullname: str, fields: list[_Field]) -> Encode:
