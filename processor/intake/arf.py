@@ -28,6 +28,20 @@ _ABUSE_REPORT_PHRASES = (
     "junk mail reporting program",
 )
 _ORIGINAL_RECIPIENT_HEADERS = ("X-HmXmrOriginalRecipient", "To", "X-Original-To", "Delivered-To")
+# Report fields pasted or forwarded as plain text: a Feedback-Type line at a line start and
+# one of the other fields every report generator writes next to it.
+_PASTED_FEEDBACK_TYPE = re.compile(
+    r"^[ \t]*Feedback-Type[ \t]*:[ \t]*[A-Za-z]", re.MULTILINE | re.IGNORECASE
+)
+_PASTED_COMPANION = re.compile(
+    r"^[ \t]*(?:User-Agent|Version|Original-Rcpt-To|Original-Mail-From)[ \t]*:",
+    re.MULTILINE | re.IGNORECASE,
+)
+# The sentence RFC 5965 suggests for the human-readable part, which FBLs that send no
+# attachment (AOL's old SCOMP reports, a forwarded first part) still open with.
+_REPORT_OPENING = re.compile(
+    r"\Athis is an? (?:e-?mail )?abuse report for an? (?:e-?mail )?message", re.IGNORECASE
+)
 
 
 def read_fields(text: str) -> dict[str, list[str]]:
@@ -55,13 +69,26 @@ def _is_report_type_feedback(view: MessageView) -> bool:
 def matches(view: MessageView) -> bool:
     if view.feedback_report_text is not None or _is_report_type_feedback(view):
         return True
+    if view.delivery_status_text is None and has_pasted_fields(view.body_before_original):
+        return True
     return _is_non_standard_fbl(view)
 
 
+def has_pasted_fields(text: str) -> bool:
+    """Whether ``text`` carries feedback-report fields outside a ``message/feedback-report``
+    part (a report pasted into, or forwarded as, a text body)."""
+    return bool(_PASTED_FEEDBACK_TYPE.search(text) and _PASTED_COMPANION.search(text))
+
+
 def _is_non_standard_fbl(view: MessageView) -> bool:
-    """A complaint without a feedback-report part: an attached original plus a telltale."""
+    """A complaint without a feedback-report part: the report's opening sentence, or an
+    attached original plus a telltale."""
+    if view.delivery_status_text is not None:
+        return False
+    if _REPORT_OPENING.match(view.body_before_original.strip()):
+        return True  # the report's own first sentence, with or without the original
     attached = view.parts_of_type("message", frozenset({"rfc822", "global"}))
-    if not attached or view.delivery_status_text is not None:
+    if not attached:
         return False
     if (view.from_address or "").startswith(("staff@hotmail.com", "complaints@")):
         return True
@@ -73,14 +100,20 @@ def _is_non_standard_fbl(view: MessageView) -> bool:
 
 
 def parse(view: MessageView) -> list[BounceRecord]:
-    fields = read_fields(view.feedback_report_text or "")
+    report_text = view.feedback_report_text
+    if report_text is None and has_pasted_fields(view.body_before_original):
+        report_text = view.body_before_original
+    fields = read_fields(report_text or "")
     feedback_type = _first(fields, "feedback-type")
     feedback_type = feedback_type.split()[0].lower() if feedback_type else "abuse"
-    recipients = [
-        address
-        for value in fields.get("original-rcpt-to", []) + fields.get("removal-recipient", [])
-        for address in find_addresses(value)
-    ]
+    # Removal-Recipient often repeats Original-Rcpt-To: one complaint per address.
+    recipients = list(
+        dict.fromkeys(
+            address
+            for value in fields.get("original-rcpt-to", []) + fields.get("removal-recipient", [])
+            for address in find_addresses(value)
+        )
+    )
     if not recipients:
         recipients = _recipients_from_original(view)
     source_ip = _first(fields, "source-ip")
