@@ -18,6 +18,7 @@ import email
 import os
 import statistics
 import time
+import timeit
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -128,6 +129,9 @@ def main() -> None:
     for work in variants.values():  # warm-up: regex compilation, imports
         one_pass(work, messages[:300])
     found = rates(variants, messages, args.runs)
+    # how fast this machine runs plain Python, to compare figures across runs and machines
+    calib = min(timeit.repeat("sum(range(1000))", number=2000, repeat=5)) / 2000 * 1e6
+    print(f"calibration: sum(range(1000)) = {calib:.1f} us on this machine")
     print(f"messages per run: {len(messages)} (corpus replicated), runs: {args.runs}, one core")
     print(f"intake (parse) only        : {found['intake']}")
     print(f"intake + qualify           : {found['full']}  [{label}]")
