@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from processor.intake.evaluation import EvaluationReport, Expected
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -28,3 +31,23 @@ def message(headers: dict[str, str], body: str, *, newline: str = "\n") -> bytes
     """An RFC 5322 message from headers and a body (``\\n`` in body become ``newline``)."""
     head = "".join(f"{name}: {value}\n" for name, value in headers.items())
     return (head + "\n" + body).replace("\n", newline).encode("utf-8")
+
+
+def missed(report: EvaluationReport, row: Expected, field: str) -> list[str]:
+    """The mismatches of one expected row on one field (``expected -> actual``)."""
+    return [
+        f"{m.expected!r} -> {m.actual!r}"
+        for m in report.mismatches
+        if (m.sample, m.index, m.field) == (row.sample, row.index, field)
+    ]
+
+
+def rows_with_xfails(rows: list[Expected], xfails: dict[tuple[str, int], str]) -> list[Any]:
+    """``rows`` as pytest parameters, those in ``xfails`` ((sample, index) -> reason) as
+    strict expected failures."""
+    return [
+        pytest.param(r, marks=pytest.mark.xfail(reason=xfails[(r.sample, r.index)], strict=True))
+        if (r.sample, r.index) in xfails
+        else r
+        for r in rows
+    ]

@@ -28,6 +28,8 @@ from processor.intake import parse
 from processor.intake.evaluation import EvaluationReport, Expected, evaluate, read_expected
 from processor.intake.interim import load_qualifier
 
+from .conftest import missed, rows_with_xfails
+
 HELDOUT = Path(__file__).parent / "heldout_arf"
 ROWS = read_expected(HELDOUT / "expected.tsv")
 
@@ -39,23 +41,6 @@ FEEDBACK_TYPE_XFAIL: dict[tuple[str, int], str] = {}
 @pytest.fixture(scope="module")
 def report() -> EvaluationReport:
     return evaluate(HELDOUT, load_qualifier())
-
-
-def _missed(report: EvaluationReport, sample: str, index: int, field: str) -> list[str]:
-    return [
-        f"{m.expected!r} -> {m.actual!r}"
-        for m in report.mismatches
-        if (m.sample, m.index, m.field) == (sample, index, field)
-    ]
-
-
-def _params(xfails: dict[tuple[str, int], str]) -> list[object]:
-    return [
-        pytest.param(r, marks=pytest.mark.xfail(reason=xfails[(r.sample, r.index)], strict=True))
-        if (r.sample, r.index) in xfails
-        else r
-        for r in ROWS
-    ]
 
 
 def test_every_report_parses_as_one_complaint() -> None:
@@ -73,15 +58,19 @@ def test_heldout_overall_figures(report: EvaluationReport) -> None:
     assert report.overall["feedback_type"].agreed == 10
 
 
-@pytest.mark.parametrize("row", _params(RECIPIENT_XFAIL), ids=lambda r: f"{r.sample}#{r.index}")
+@pytest.mark.parametrize(
+    "row", rows_with_xfails(ROWS, RECIPIENT_XFAIL), ids=lambda r: f"{r.sample}#{r.index}"
+)
 def test_recipient_agrees(report: EvaluationReport, row: Expected) -> None:
-    assert not _missed(report, row.sample, row.index, "recipient")
+    assert not missed(report, row, "recipient")
 
 
-@pytest.mark.parametrize("row", _params(FEEDBACK_TYPE_XFAIL), ids=lambda r: f"{r.sample}#{r.index}")
+@pytest.mark.parametrize(
+    "row", rows_with_xfails(ROWS, FEEDBACK_TYPE_XFAIL), ids=lambda r: f"{r.sample}#{r.index}"
+)
 def test_feedback_type_agrees(report: EvaluationReport, row: Expected) -> None:
-    assert not _missed(report, row.sample, row.index, "feedback_type")
-    assert not _missed(report, row.sample, row.index, "detail")
+    assert not missed(report, row, "feedback_type")
+    assert not missed(report, row, "detail")
 
 
 def test_pasted_fields_give_the_complainant_and_arrival() -> None:

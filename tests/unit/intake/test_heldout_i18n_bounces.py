@@ -29,6 +29,8 @@ from processor.intake import parse
 from processor.intake.evaluation import EvaluationReport, Expected, evaluate, read_expected
 from processor.intake.interim import load_qualifier
 
+from .conftest import missed, rows_with_xfails
+
 HELDOUT = Path(__file__).parent / "heldout_i18n"
 ROWS = read_expected(HELDOUT / "expected.tsv")
 
@@ -43,14 +45,6 @@ DETAIL_XFAIL = {
 @pytest.fixture(scope="module")
 def report() -> EvaluationReport:
     return evaluate(HELDOUT, load_qualifier())
-
-
-def _missed(report: EvaluationReport, sample: str, index: int, field: str) -> list[str]:
-    return [
-        f"{m.expected!r} -> {m.actual!r}"
-        for m in report.mismatches
-        if (m.sample, m.index, m.field) == (sample, index, field)
-    ]
 
 
 def test_every_i18n_sample_parses_without_crash() -> None:
@@ -69,21 +63,11 @@ def test_i18n_overall_figures(report: EvaluationReport) -> None:
 
 @pytest.mark.parametrize("row", ROWS, ids=lambda r: f"{r.sample}#{r.index}")
 def test_recipient_agrees(report: EvaluationReport, row: Expected) -> None:
-    assert not _missed(report, row.sample, row.index, "recipient")
+    assert not missed(report, row, "recipient")
 
 
 @pytest.mark.parametrize(
-    "row",
-    [
-        pytest.param(
-            r,
-            marks=pytest.mark.xfail(reason=DETAIL_XFAIL[(r.sample, r.index)], strict=True),
-        )
-        if (r.sample, r.index) in DETAIL_XFAIL
-        else r
-        for r in ROWS
-    ],
-    ids=lambda r: f"{r.sample}#{r.index}",
+    "row", rows_with_xfails(ROWS, DETAIL_XFAIL), ids=lambda r: f"{r.sample}#{r.index}"
 )
 def test_detail_agrees(report: EvaluationReport, row: Expected) -> None:
-    assert not _missed(report, row.sample, row.index, "detail")
+    assert not missed(report, row, "detail")
