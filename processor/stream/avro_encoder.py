@@ -101,11 +101,23 @@ write_int = _writer_from_source("write_int", _INLINE_SOURCE["int"])
 write_long = _writer_from_source("write_long", _INLINE_SOURCE["long"])
 write_string = _writer_from_source("write_string", _INLINE_SOURCE["string"])
 write_bytes = _writer_from_source("write_bytes", _INLINE_SOURCE["bytes"])
+
+
 #: ``["null", "string"]``, the commonest field of our events, in one call
+def _optional_source(null_index: int, simple: str) -> list[str]:
+    """Source writing ``v`` of the union ``["null", T]`` (``null_index`` 0) or ``[T,
+    "null"]`` (1), T of the simple type ``simple``: the branch index, then the value."""
+    return [
+        "if v is None:",
+        f"    out.append({0 if null_index == 0 else 2})",
+        "else:",
+        f"    out.append({2 if null_index == 0 else 0})",
+        *_indented(_INLINE_SOURCE[simple], 1),
+    ]
+
+
 write_optional_string = _writer_from_source(
-    "write_optional_string",
-    "if v is None:\n    out.append(0)\nelse:\n    out.append(2)\n"
-    + "\n".join(_indented(_INLINE_SOURCE["string"], 1)),
+    "write_optional_string", "\n".join(_optional_source(0, "string"))
 )
 
 
@@ -237,13 +249,7 @@ def _inline_source(f: _Field) -> list[str] | None:
         null_index = branches.index("null")
         simple = _simple_type(branches[1 - null_index])
         if simple is not None:
-            return [
-                "if v is None:",
-                f"    out.append({0 if null_index == 0 else 2})",
-                "else:",
-                f"    out.append({2 if null_index == 0 else 0})",
-                *_indented(_INLINE_SOURCE[simple], 1),
-            ]
+            return _optional_source(null_index, simple)
     return None
 
 
