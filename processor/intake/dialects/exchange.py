@@ -6,9 +6,10 @@ and Office 365 "Delivery has failed to these recipients or groups:" / "Your mess
 ... couldn't be delivered." with the remote server's reply under "Diagnostic
 information for administrators" / "Remote Server returned '550 5.1.1 ...'".
 
-In the administrators' section each recipient is followed by its own "Remote Server
-returned" line: that line is the recipient's reply, whatever the order of the summary
-above. When Exchange relays a downstream hop's rejection it wraps it
+In the administrators' section each recipient is followed by its own reply line
+("Remote Server returned '...'", its translation in a localized NDR, or Exchange 2010's
+"#550 5.1.1 ... ##"): that line is the recipient's reply, whatever the order of the
+summary above and whatever the language. When Exchange relays a downstream hop's rejection it wraps it
 (``'554 5.7.0 < #5.7.133 smtp;550 5.7.133 RESOLVER.RST...>'``): the inner reply is the
 real one, the outer 5.7.0 only says "rejected".
 """
@@ -60,8 +61,15 @@ def matches(view: MessageView) -> bool:
     return view.says_any(_STRONG_SIGNATURE)
 
 
-_REMOTE_REPLY = re.compile(
-    r"^\s*Remote Server returned '(?P<reply>[^\n]+)", re.IGNORECASE | re.MULTILINE
+# A recipient's reply in the administrators' section, on the line after its address:
+# "Remote Server returned '550 5.1.1 ...'" and its translations ("Le serveur distant a
+# retourné '...'", "Remoteserver hat '...' zurückgegeben"): whatever the words, the reply
+# is the quoted text that starts with a reply code; Exchange 2010 writes it between "#"
+# and "##" instead ("#550 5.1.1 RESOLVER.ADR.RecipNotFound; not found ##", after the
+# remote host when the remote server refused).
+_QUOTED_REPLY = re.compile(r"^[^\n']{0,80}'(?P<reply>[245]\d\d[ -][^\n]*)$", re.MULTILINE)
+_HASHED_REPLY = re.compile(
+    r"^[ \t]*(?:[\w.-]+[ \t]+)?#(?P<reply>[245]\d\d[ -][^\n]*?)[ \t]*##", re.MULTILINE
 )
 # "554 5.7.0 < #5.7.133 smtp;550 5.7.133 ...>": the wrapped reply of a downstream hop.
 _WRAPPED = re.compile(
@@ -84,7 +92,7 @@ def parse(view: MessageView) -> list[BounceRecord]:
         inner = wrapped.group("reply") if wrapped else reply
         status = find_status(inner) or (wrapped.group("status") if wrapped else None)
         update = {
-            "diagnostic": " ".join(reply.rstrip("'").split())[:1000],
+            "diagnostic": " ".join(reply.split())[:1000],
             "status": status or record.status,
             "smtp_code": find_reply_code(inner) or record.smtp_code,
         }
@@ -93,14 +101,21 @@ def parse(view: MessageView) -> list[BounceRecord]:
 
 
 def _replies_by_recipient(body: str) -> dict[str, str]:
-    """Recipient -> its "Remote Server returned" line, from the administrators' section."""
+    """Recipient -> its reply line, from the administrators' section: a line holding a
+    quoted (or ``#...##``) reply right below a line that names one address."""
+    found: list[tuple[int, str]] = []
+    for pattern in (_QUOTED_REPLY, _HASHED_REPLY):
+        for match in pattern.finditer(body):
+            reply = match.group("reply")
+            if pattern is _QUOTED_REPLY and "'" in reply:
+                reply = reply[: reply.rindex("'")]  # the words after the closing quote
+            found.append((match.start(), reply))
     replies: dict[str, str] = {}
-    lines = body.split("\n")
-    for number, line in enumerate(lines):
-        match = _REMOTE_REPLY.match(line)
-        if match is None or number == 0:
-            continue
-        named = find_addresses(lines[number - 1])
+    for start, reply in sorted(found):
+        end = start - 1  # the newline before the reply line; then skip blank lines
+        while end > 0 and body[end - 1] == "\n":
+            end -= 1
+        named = find_addresses(body[body.rfind("\n", 0, max(end, 0)) + 1 : max(end, 0)])
         if len(named) == 1 and named[0] not in replies:
-            replies[named[0]] = match.group("reply")
+            replies[named[0]] = reply
     return replies

@@ -264,6 +264,62 @@ def test_office365_html_only_bounce() -> None:
     )
 
 
+# Exchange NDRs with two recipients refused for different reasons. The summary lists
+# them in one order; the administrators' section gives each its own reply, in the
+# Exchange 2010 "#...##" form or quoted after words in the NDR's language.
+EXCHANGE_ADMIN_SECTIONS = {
+    "exchange-2010": (
+        "Delivery has failed to these recipients or groups:",
+        "Diagnostic information for administrators:",
+        "#550 5.1.1 RESOLVER.ADR.RecipNotFound; not found ##",
+        "mx.fabrikam.example #552 5.2.2 Mailbox full ##",
+    ),
+    "french": (
+        "La remise à ces destinataires ou groupes a échoué :",
+        "Informations de diagnostic pour les administrateurs :",
+        "Le serveur distant a retourné '550 5.1.1 <alice@contoso.example>: User unknown'",
+        "Le serveur distant a retourné '552 5.2.2 <bob@fabrikam.example>: Mailbox full'",
+    ),
+    "german": (
+        "Die Zustellung an folgende Empfänger oder Gruppen ist fehlgeschlagen:",
+        "Diagnoseinformationen für Administratoren:",
+        "Remoteserver hat '550 5.1.1 <alice@contoso.example>: User unknown' zurückgegeben.",
+        "Remoteserver hat '552 5.2.2 <bob@fabrikam.example>: Mailbox full' zurückgegeben.",
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(EXCHANGE_ADMIN_SECTIONS))
+def test_exchange_gives_each_recipient_its_own_reply_in_any_language(shape: str) -> None:
+    opening, admin_heading, alice_reply, bob_reply = EXCHANGE_ADMIN_SECTIONS[shape]
+    body = (
+        f"{opening}\n\nbob@fabrikam.example\nThe mailbox is full.\n\n"
+        "alice@contoso.example\nThe address could not be found.\n\n"
+        f"{admin_heading}\n\nGenerating server: EX01.contoso.example\n\n"
+        f"alice@contoso.example\n{alice_reply}\n\n"
+        f"bob@fabrikam.example\n{bob_reply}\n\n"
+        "Original message headers:\n\nReceived: from sender.example\n"
+    )
+    data = message(
+        {
+            "From": "Microsoft Outlook <postmaster@contoso.example>",
+            "To": SENDER,
+            "Subject": "Undeliverable: Offer",
+            "X-MS-Exchange-Message-Is-Ndr": "",
+            "Content-Type": "text/plain; charset=utf-8",
+        },
+        body,
+    )
+
+    found = {r.recipient: (r.status, r.smtp_code, r.diagnostic) for r in parse(data).records}
+
+    alice, bob = found["alice@contoso.example"], found["bob@fabrikam.example"]
+    assert alice[:2] == ("5.1.1", 550) and alice[2] is not None
+    assert bob[:2] == ("5.2.2", 552) and bob[2] is not None
+    assert alice[2].startswith("550 5.1.1") and bob[2].startswith("552 5.2.2")
+    assert "'" not in alice[2] + bob[2]  # the quotes and the words around them are dropped
+
+
 def test_notes_failure_reasons_precede_their_address() -> None:
     data = bounce(
         "------- Failure Reasons  --------\n\n"
