@@ -9,9 +9,9 @@ information for administrators" / "Remote Server returned '550 5.1.1 ...'".
 In the administrators' section each recipient is followed by its own reply line
 ("Remote Server returned '...'", its translation in a localized NDR, or Exchange 2010's
 "#550 5.1.1 ... ##"): that line is the recipient's reply, whatever the order of the
-summary above and whatever the language. When Exchange relays a downstream hop's rejection it wraps it
-(``'554 5.7.0 < #5.7.133 smtp;550 5.7.133 RESOLVER.RST...>'``): the inner reply is the
-real one, the outer 5.7.0 only says "rejected".
+summary above and whatever the language. When Exchange relays a downstream hop's
+rejection it wraps it (``'554 5.7.0 < #5.7.133 smtp;550 5.7.133 RESOLVER.RST...>'``):
+the inner reply is the real one, the outer 5.7.0 only says "rejected".
 """
 
 from __future__ import annotations
@@ -56,8 +56,10 @@ def matches(view: MessageView) -> bool:
     if view.has_header("X-MS-Exchange-Message-Is-Ndr"):
         return True
     mailer = (view.header("X-Mailer") or "") + (view.header("X-MimeOLE") or "")
-    if "Exchange" in mailer or "microsoftexchange" in view.from_header.lower():
-        return view.says_any(_SIGNATURE)
+    sender = view.from_header.lower()
+    if "Exchange" in mailer or "microsoftexchange" in sender or "microsoft outlook" in sender:
+        # an NDR in another language: its administrators' section gives it away
+        return view.says_any(_SIGNATURE) or bool(_replies_by_recipient(view.body_before_original))
     return view.says_any(_STRONG_SIGNATURE)
 
 

@@ -289,8 +289,13 @@ EXCHANGE_ADMIN_SECTIONS = {
 }
 
 
+@pytest.mark.parametrize("ndr_header", [True, False], ids=["ndr-header", "no-ndr-header"])
 @pytest.mark.parametrize("shape", sorted(EXCHANGE_ADMIN_SECTIONS))
-def test_exchange_gives_each_recipient_its_own_reply_in_any_language(shape: str) -> None:
+def test_exchange_gives_each_recipient_its_own_reply_in_any_language(
+    shape: str, ndr_header: bool
+) -> None:
+    """With or without Exchange's NDR header: without it, the sender (Microsoft
+    Outlook) and the administrators' section tell the NDR apart in any language."""
     opening, admin_heading, alice_reply, bob_reply = EXCHANGE_ADMIN_SECTIONS[shape]
     body = (
         f"{opening}\n\nbob@fabrikam.example\nThe mailbox is full.\n\n"
@@ -300,17 +305,17 @@ def test_exchange_gives_each_recipient_its_own_reply_in_any_language(shape: str)
         f"bob@fabrikam.example\n{bob_reply}\n\n"
         "Original message headers:\n\nReceived: from sender.example\n"
     )
-    data = message(
-        {
-            "From": "Microsoft Outlook <postmaster@contoso.example>",
-            "To": SENDER,
-            "Subject": "Undeliverable: Offer",
-            "X-MS-Exchange-Message-Is-Ndr": "",
-            "Content-Type": "text/plain; charset=utf-8",
-        },
-        body,
-    )
+    headers = {
+        "From": "Microsoft Outlook <postmaster@contoso.example>",
+        "To": SENDER,
+        "Subject": "Undeliverable: Offer",
+        "Content-Type": "text/plain; charset=utf-8",
+    }
+    if ndr_header:
+        headers["X-MS-Exchange-Message-Is-Ndr"] = ""
+    data = message(headers, body)
 
+    assert {r.dialect for r in parse(data).records} == {"exchange"}
     found = {r.recipient: (r.status, r.smtp_code, r.diagnostic) for r in parse(data).records}
 
     alice, bob = found["alice@contoso.example"], found["bob@fabrikam.example"]
