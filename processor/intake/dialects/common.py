@@ -72,12 +72,16 @@ def recipient_blocks(
         return []
     lines = text.split("\n")
     first_line_of: dict[str, int] = {}
+    named_on: dict[int, set[str]] = {}
     for number, line in enumerate(lines):
         if "@" not in line or _QUOTED_HEADER_LINE.match(line):  # addresses hold an "@"
             continue
-        lowered = line.lower()
+        # whole addresses only: "user@example.org" is not named by "newuser@example.org"
+        named = set(find_addresses(line)) & set(wanted)
+        if named:
+            named_on[number] = named
         for address in wanted:
-            if address not in first_line_of and address in lowered:
+            if address not in first_line_of and address in named:
                 first_line_of[address] = number
     starts = sorted(set(first_line_of.values()))
     blocks = []
@@ -90,7 +94,10 @@ def recipient_blocks(
         end = min(later[0] if later else len(lines), start + MAX_DIAGNOSTIC_LINES)
         chunk: list[str] = []
         blanks = 0
-        for line in lines[start:end]:
+        for number in range(start, end):
+            line = lines[number]
+            if address not in named_on.get(number, {address}):
+                continue  # a line about another recipient (a summary list named it first)
             if not line.strip():
                 blanks += 1
                 if blanks >= 2 and any(c.strip() for c in chunk[1:]):
@@ -122,13 +129,23 @@ def records_from_blocks(
     fallback_diagnostic: str | None = None,
     **fields: Any,
 ) -> list[BounceRecord]:
-    """One failed-recipient record per block; blocks without a reason share the fallback."""
+    """One failed-recipient record per block; blocks without a reason share the fallback.
+
+    With several recipients, a block that only names its recipient shares the fallback
+    lines that name no other recipient; a block with words of its own (a local failure
+    beside remote ones) keeps them. Either way a fallback line naming the recipient is
+    its reply.
+    """
+    everyone = {recipient for recipient, _ in blocks}
     records = []
     for recipient, block in blocks:
         diagnostic = _strip_recipient_only_line(block, recipient)
-        if not (find_status(diagnostic) or find_reply_code(diagnostic)) and fallback_diagnostic:
+        fallback = fallback_diagnostic
+        if fallback and len(everyone) > 1:
+            fallback = _fallback_for(fallback, recipient, everyone, block=diagnostic)
+        if not (find_status(diagnostic) or find_reply_code(diagnostic)) and fallback:
             # the reason was stated once for all recipients: put it first
-            diagnostic = f"{fallback_diagnostic}\n{diagnostic}".strip()
+            diagnostic = f"{fallback}\n{diagnostic}".strip()
         values: dict[str, Any] = {"remote_mta": remote_host(diagnostic or "")}
         values.update(fields)
         records.append(
@@ -137,6 +154,19 @@ def records_from_blocks(
             )
         )
     return records
+
+
+def _fallback_for(fallback: str, recipient: str, everyone: set[str], *, block: str) -> str:
+    """The lines of a shared ``fallback`` that can be ``recipient``'s reason: those naming
+    it, else (for a block with no words of its own) those naming no other recipient;
+    never a line the block already holds."""
+    lines = [line for line in fallback.split("\n") if line.strip() not in block]
+    bare = not block
+    named = [set(find_addresses(line)) & everyone for line in lines]
+    own = [line for line, names in zip(lines, named, strict=True) if recipient in names]
+    if own or not bare:
+        return "\n".join(own)
+    return "\n".join(line for line, names in zip(lines, named, strict=True) if not names)
 
 
 def _strip_recipient_only_line(block: str, recipient: str) -> str:

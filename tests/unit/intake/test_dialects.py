@@ -381,3 +381,83 @@ def test_old_sendmail_transcript_reports_the_remote_reply_code() -> None:
         "nobody@example.org",
         550,
     )
+
+
+# Several recipients refused for different reasons, in plain text only: each record
+# carries its own reply, never a neighbour's (a local failure beside a remote one; an
+# address inside another; a summary list before per-recipient details).
+MIXED_REASONS = {
+    "postfix-local-beside-remote": (
+        bounce(
+            "This is the mail system at host mx.example.net.\n\n"
+            "                   The mail system\n\n"
+            '<nouser@mx.example.net>: unknown user: "nouser"\n\n'
+            "<full@example.com>: host mx.example.com[192.0.2.9] said: 552 5.2.2\n"
+            "    <full@example.com>: Mailbox full (in reply to RCPT TO command)\n"
+        ),
+        [("nouser@mx.example.net", None), ("full@example.com", 552)],
+    ),
+    "postfix-address-inside-another": (
+        bounce(
+            "This is the mail system at host mx.example.net.\n\n"
+            "                   The mail system\n\n"
+            "<newuser@example.org>: host mx.example.org[192.0.2.3] said: 550 5.1.1\n"
+            "    <newuser@example.org>: User unknown (in reply to RCPT TO command)\n\n"
+            "<user@example.org>: host mx.example.org[192.0.2.3] said: 452 4.2.2\n"
+            "    <user@example.org>: Mailbox full (in reply to RCPT TO command)\n"
+        ),
+        [("newuser@example.org", 550), ("user@example.org", 452)],
+    ),
+    "exim-local-beside-remote": (
+        bounce(
+            "This message was created automatically by mail delivery software.\n\n"
+            "A message that you sent could not be delivered to one or more of its\n"
+            "recipients. This is a permanent error. The following address(es) failed:\n\n"
+            "  nouser@mx.example.net\n    Unrouteable address\n\n"
+            "  full@example.com\n    host mx.example.com [192.0.2.9]\n"
+            "    SMTP error from remote mail server after RCPT TO:<full@example.com>:\n"
+            "    552 5.2.2 Mailbox full\n",
+            Subject="Mail delivery failed: returning message to sender",
+        ),
+        [("nouser@mx.example.net", None), ("full@example.com", 552)],
+    ),
+    "gmail-summary-then-details": (
+        bounce(
+            "Delivery to the following recipients failed permanently:\n\n"
+            "     lost@example.org\n     full@example.com\n\n"
+            "Technical details of permanent failure:\n"
+            "The error that the other server returned was:\n"
+            "550 5.1.1 <lost@example.org>... User Unknown\n\n"
+            "The error that the other server returned was:\n"
+            "552 5.2.2 <full@example.com>... Mailbox full\n",
+            sender="Mail Delivery Subsystem <mailer-daemon@googlemail.com>",
+            Subject="Delivery Status Notification (Failure)",
+            X_Failed_Recipients="lost@example.org, full@example.com",
+        ),
+        [("lost@example.org", 550), ("full@example.com", 552)],
+    ),
+    "domino-two-paragraphs": (
+        bounce(
+            "Your message\n\n  Subject: Offer\n\nwas not delivered to:\n\n"
+            "  gone@example.org\n\nbecause:\n\n"
+            "  User gone (gone@example.org) not listed in Domino Directory\n\n"
+            "was not delivered to:\n\n  full@example.com\n\nbecause:\n\n"
+            "  Remote system rejected the message: 552 5.2.2 Mailbox full\n",
+            sender="Postmaster@example.org",
+            Subject="DELIVERY FAILURE: User gone not listed",
+        ),
+        [("gone@example.org", None), ("full@example.com", 552)],
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(MIXED_REASONS))
+def test_each_recipient_keeps_its_own_reply(shape: str) -> None:
+    data, expected = MIXED_REASONS[shape]
+
+    records = parse(data).records
+
+    assert [(r.recipient, r.smtp_code) for r in records] == expected
+    for record, (_, code) in zip(records, expected, strict=True):
+        others = {c for _, c in expected if c not in {None, code}}
+        assert not any(str(c) in (record.diagnostic or "") for c in others)
