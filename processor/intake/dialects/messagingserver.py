@@ -23,7 +23,7 @@ _START = re.compile(
     re.IGNORECASE,
 )
 _RECIPIENT = re.compile(
-    r"^\s*(?:Original|Recipient) address:\s*(\S+)", re.IGNORECASE | re.MULTILINE
+    r"^\s*(?P<label>Original|Recipient) address:\s*(?P<value>\S+)", re.IGNORECASE | re.MULTILINE
 )
 
 
@@ -34,14 +34,43 @@ def matches(view: MessageView) -> bool:
 
 
 def parse(view: MessageView) -> list[BounceRecord]:
-    listed = [
-        a for value in _RECIPIENT.findall(view.body_before_original) for a in find_addresses(value)
-    ]
+    originals = _recipients(view.body_before_original)
     delayed = "delayed" in view.subject.lower()
-    return section_records(
+    records = section_records(
         view,
         dialect=NAME,
         start=_START,
-        recipients=list(dict.fromkeys(listed)) or None,
+        recipients=list(originals) or None,
         action="delayed" if delayed else "failed",
     )
+    updated = []
+    for record in records:
+        original = originals.get(record.recipient or "")
+        updated.append(
+            record.model_copy(update={"original_recipient": original}) if original else record
+        )
+    return updated
+
+
+def _recipients(body: str) -> dict[str, str | None]:
+    """Recipient -> its original address (``None`` when the same or not given).
+
+    Each entry names the recipient as the server rewrote it ("Recipient address:") and,
+    usually, as the sender wrote it ("Original address:"): one recipient, not two. An
+    entry with only an "Original address:" is reported under that address.
+    """
+    entries: list[dict[str, str]] = []
+    for match in _RECIPIENT.finditer(body):
+        label = match.group("label").lower()
+        address = next(iter(find_addresses(match.group("value"))), None)
+        if address is None:
+            continue
+        if not entries or label in entries[-1]:  # a second label of a kind: the next entry
+            entries.append({})
+        entries[-1][label] = address
+    found: dict[str, str | None] = {}
+    for entry in entries:
+        recipient = entry.get("recipient") or entry["original"]
+        original = entry.get("original")
+        found.setdefault(recipient, original if original != recipient else None)
+    return found

@@ -344,6 +344,28 @@ def test_notes_failure_reasons_precede_their_address() -> None:
     ]
 
 
+def test_messaging_server_original_address_is_the_same_recipient() -> None:
+    data = bounce(
+        "Your message cannot be delivered to the following recipients:\n\n"
+        "  Recipient address: john.doe@mailhost.example.org\n"
+        "  Original address: jdoe@example.org\n"
+        "  Reason: Remote SMTP server has rejected address\n"
+        "  Diagnostic code: smtp;550 5.1.1 unknown user\n\n"
+        "  Recipient address: full@example.com\n"
+        "  Original address: full@example.com\n"
+        "  Reason: Remote SMTP server has rejected address\n"
+        "  Diagnostic code: smtp;552 5.2.2 mailbox full\n",
+        Subject="Delivery Notification: Delivery has failed",
+    )
+
+    records = parse(data).records
+
+    assert [(r.recipient, r.original_recipient, r.status) for r in records] == [
+        ("john.doe@mailhost.example.org", "jdoe@example.org", "5.1.1"),
+        ("full@example.com", None, "5.2.2"),
+    ]
+
+
 def test_report_without_diagnostic_code_takes_the_sentence_from_the_text_part() -> None:
     body = (
         "--b\nContent-Type: text/plain\n\n** Address not found **\n\n"
