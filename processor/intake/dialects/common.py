@@ -109,9 +109,28 @@ def recipient_blocks(
     return blocks
 
 
+MAX_CONTINUATION_LINES = 3
+# a header or report field ("X-Spam-Details: ..."), which never continues a reply
+_FIELD_LINE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*:[ \t]")
+
+
 def reason_lines(text: str) -> str:
-    """The lines of ``text`` that carry an SMTP reply or an enhanced status, joined."""
-    keep = [line.strip() for line in text.split("\n") if find_status(line) or find_reply_code(line)]
+    """The lines of ``text`` that carry an SMTP reply or an enhanced status, joined, each
+    with the lines that continue it up to a blank line (a reply wrapped over lines:
+    ``said: 550 5.1.1`` / ``<a@b>: User unknown (in reply to RCPT TO command)``); a
+    header-like ``Name: value`` line ends it."""
+    keep: list[str] = []
+    continued = MAX_CONTINUATION_LINES + 1
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if find_status(line) or find_reply_code(line):
+            keep.append(stripped)
+            continued = 0
+        elif stripped and continued < MAX_CONTINUATION_LINES and not _FIELD_LINE.match(line):
+            keep[-1] += " " + stripped
+            continued += 1
+        else:
+            continued = MAX_CONTINUATION_LINES + 1
     return "\n".join(keep)
 
 

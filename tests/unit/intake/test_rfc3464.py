@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from processor.intake import IntakeOptions, RecordKind, parse
+from processor.intake.dialects.common import reason_lines
 from processor.intake.rfc3464 import read_fields
 from tests.unit.intake.conftest import message
 
@@ -249,3 +250,48 @@ _DSN_LINES = st.sampled_from(
 def test_read_fields_agrees_with_the_reference_reading(lines: list[str], newline: str) -> None:
     text = newline.join(lines)
     assert read_fields(text) == _reference_read_fields(text)
+
+
+def test_a_reply_wrapped_over_lines_in_the_text_part_is_read_whole() -> None:
+    """No Diagnostic-Code and a vague 5.0.0: the reason comes from the text part, where
+    Postfix wraps each reply after its code; the wrapped words belong to the reply."""
+    text = (
+        "This is the mail system at host mx.example.net.\n\n"
+        "<newuser@example.org>: host mx.example.org[192.0.2.3] said: 550\n"
+        "    <newuser@example.org>: User unknown (in reply to RCPT TO command)\n\n"
+        "<user@example.org>: host mx.example.org[192.0.2.3] said: 552\n"
+        "    <user@example.org>: Mailbox quota exceeded (in reply to RCPT TO command)\n"
+    )
+    status = (
+        "Reporting-MTA: dns; mx.example.net\n\n"
+        "Final-Recipient: rfc822; newuser@example.org\nAction: failed\nStatus: 5.0.0\n\n"
+        "Final-Recipient: rfc822; user@example.org\nAction: failed\nStatus: 5.0.0\n"
+    )
+    data = message(
+        {
+            "From": "MAILER-DAEMON@mx.example.net",
+            "To": "sender@example.org",
+            "Subject": "Undelivered Mail Returned to Sender",
+            "Content-Type": 'multipart/report; report-type=delivery-status; boundary="B"',
+        },
+        f"--B\nContent-Type: text/plain\n\n{text}\n--B\n"
+        f"Content-Type: message/delivery-status\n\n{status}\n--B--\n",
+    )
+
+    records = {r.recipient: r for r in parse(data).records}
+
+    unknown, full = records["newuser@example.org"], records["user@example.org"]
+    assert unknown.smtp_code == 550 and "User unknown" in (unknown.diagnostic or "")
+    assert full.smtp_code == 552 and "Mailbox quota exceeded" in (full.diagnostic or "")
+    assert "quota" not in (unknown.diagnostic or "") and "unknown" not in (full.diagnostic or "")
+
+
+def test_reason_lines_continue_a_reply_but_not_into_header_fields() -> None:
+    text = (
+        "said: 550 5.1.1\n<a@example.org>: User unknown\n\n"
+        "X-Virus-Version: engine=2.50.10432:5.13.68\nX-Spam-Details: classifier=spam\n"
+    )
+
+    assert reason_lines(text) == (
+        "said: 550 5.1.1 <a@example.org>: User unknown\nX-Virus-Version: engine=2.50.10432:5.13.68"
+    )
