@@ -42,12 +42,17 @@ def missed(report: EvaluationReport, row: Expected, field: str) -> list[str]:
     ]
 
 
-def rows_with_xfails(rows: list[Expected], xfails: dict[tuple[str, int], str]) -> list[Any]:
-    """``rows`` as pytest parameters, those in ``xfails`` ((sample, index) -> reason) as
-    strict expected failures."""
-    return [
-        pytest.param(r, marks=pytest.mark.xfail(reason=xfails[(r.sample, r.index)], strict=True))
-        if (r.sample, r.index) in xfails
-        else r
-        for r in rows
-    ]
+def rows_with_xfails(
+    rows: list[Expected], xfails: dict[tuple[str, int], str], *, set_name: str | None = None
+) -> list[Any]:
+    """``rows`` as pytest parameters with ``sample#index`` ids, those in ``xfails``
+    ((sample, index) -> reason) as strict expected failures. With ``set_name``, each
+    parameter is (set name, row) and its id starts with ``set_name/``."""
+    params = []
+    for r in rows:
+        reason = xfails.get((r.sample, r.index))
+        marks = [] if reason is None else [pytest.mark.xfail(reason=reason, strict=True)]
+        values = (r,) if set_name is None else (set_name, r)
+        prefix = "" if set_name is None else f"{set_name}/"
+        params.append(pytest.param(*values, marks=marks, id=f"{prefix}{r.sample}#{r.index}"))
+    return params
