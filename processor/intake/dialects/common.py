@@ -71,18 +71,18 @@ def recipient_blocks(
     if not wanted:
         return []
     lines = text.split("\n")
+    wanted_set = set(wanted)
     first_line_of: dict[str, int] = {}
     named_on: dict[int, set[str]] = {}
     for number, line in enumerate(lines):
         if "@" not in line or _QUOTED_HEADER_LINE.match(line):  # addresses hold an "@"
             continue
         # whole addresses only: "user@example.org" is not named by "newuser@example.org"
-        named = set(find_addresses(line)) & set(wanted)
+        named = wanted_set.intersection(find_addresses(line))
         if named:
             named_on[number] = named
-        for address in wanted:
-            if address not in first_line_of and address in named:
-                first_line_of[address] = number
+        for address in named:
+            first_line_of.setdefault(address, number)
     starts = sorted(set(first_line_of.values()))
     blocks = []
     for address in wanted:
