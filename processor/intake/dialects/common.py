@@ -195,12 +195,15 @@ def _strip_recipient_only_line(block: str, recipient: str) -> str:
     return "\n".join(lines).strip()
 
 
+# Matched on lower-cased lines; the lookahead names every alternative's first letter, so
+# the engine tries the alternatives only where a word starts with one (several times
+# faster than IGNORECASE over every position).
 _REASON_WORD = re.compile(
-    r"\b(?:unknown|not exist|no such|invalid|reject|refused|denied|blocked|full|quota|"
+    r"\b(?=[bcdefinopqrstu])"
+    r"(?:unknown|not exist|no such|invalid|reject|refused|denied|blocked|full|quota|"
     r"over ?quota|disabled|suspended|inactive|expired|timed? ?out|too (?:large|big)|"
     r"exceed|not found|unrouteable|unroutable|no mailbox|does not|doesn't|couldn't|"
-    r"could not|unable|failed|failure|spam|blacklist|blocklist|policy|temporar)",
-    re.IGNORECASE,
+    r"could not|unable|failed|failure|spam|blacklist|blocklist|policy|temporar)"
 )
 
 
@@ -209,7 +212,7 @@ def reason_text(text: str) -> str | None:
     with_codes = reason_lines(text)
     if with_codes:
         return with_codes
-    sentences = [line.strip() for line in text.split("\n") if _REASON_WORD.search(line)]
+    sentences = [line.strip() for line in text.split("\n") if _REASON_WORD.search(line.lower())]
     return "\n".join(sentences[:3]) or None
 
 

@@ -483,3 +483,21 @@ def test_each_recipient_keeps_its_own_reply(shape: str) -> None:
     for record, (_, code) in zip(records, expected, strict=True):
         others = {c for _, c in expected if c not in {None, code}}
         assert not any(str(c) in (record.diagnostic or "") for c in others)
+
+
+def _reason_word_alternatives() -> list[str]:
+    from processor.intake.dialects.common import _REASON_WORD
+
+    alternatives = _REASON_WORD.pattern.split("(?:", 1)[1][:-1].replace("(?:large|big)", "big")
+    return [a.replace(" ?", " ").replace("? ", " ") for a in alternatives.split("|")]
+
+
+@pytest.mark.parametrize("word", _reason_word_alternatives())
+def test_reason_sentences_are_found_in_any_case(word: str) -> None:
+    """Every reason word of the no-code fallback is found, upper- or mixed-case, and the
+    letter prefilter in front of the alternatives lets each through."""
+    from processor.intake.dialects.common import reason_text
+
+    body = f"Hello,\n\nThe mail to you could be sent.\nDelivery: {word.upper()} here\nBye\n"
+    assert reason_text(body) == f"Delivery: {word.upper()} here"
+    assert reason_text(body.replace(word.upper(), word.title())) == f"Delivery: {word.title()} here"
