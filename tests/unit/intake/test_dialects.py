@@ -501,3 +501,20 @@ def test_reason_sentences_are_found_in_any_case(word: str) -> None:
     body = f"Hello,\n\nThe mail to you could be sent.\nDelivery: {word.upper()} here\nBye\n"
     assert reason_text(body) == f"Delivery: {word.upper()} here"
     assert reason_text(body.replace(word.upper(), word.title())) == f"Delivery: {word.title()} here"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "host mx.example.com[192.0.2.1] said: 550 5.1.1 unknown",
+        "Remote Host MX.Example.com said: 550 unknown",
+        "SERVER mx.example.com: 550 unknown",
+        "MX mx.example.com (550 unknown)",
+        "mail server mx.example.com responded: 550 unknown",
+        "relayed by mx.example.com: 550 unknown",
+    ],
+)
+def test_remote_host_is_read_after_each_lead_word(line: str) -> None:
+    from processor.intake.dialects.common import remote_host
+
+    assert remote_host(f"Delivery failed.\n{line}\n") == "mx.example.com"
