@@ -12,7 +12,14 @@ from __future__ import annotations
 import re
 
 from processor.intake.record import BounceRecord, RecordKind
-from processor.intake.text import clean_status, find_addresses, parse_date
+from processor.intake.text import (
+    clean_status,
+    decode_utf8_xtext,
+    decode_xtext,
+    find_addresses,
+    normalize_address,
+    parse_date,
+)
 from processor.intake.view import MessageView
 
 NAME = "rfc3464"
@@ -146,11 +153,11 @@ def records_from_fields(view: MessageView, text: str, *, dialect: str = NAME) ->
             continue
         action = (block.get("action") or "").split()[0].lower() if block.get("action") else None
         diagnostic_type, diagnostic = _type_and_value(block.get("diagnostic-code"))
+        diagnostic = join_reply_lines(diagnostic)
         status = clean_status(block.get("status"))
         kind = RecordKind.DELIVERED if action in _SUCCESS_ACTIONS else RecordKind.DSN
         if status and status.startswith("2.") and action not in {"failed", "delayed"}:
             kind = RecordKind.DELIVERED  # also Postfix's "deliverable" (address verification)
-        original_recipient = _type_and_value(block.get("original-recipient"))[1]
         records.append(
             view.record(
                 recipient=recipient,
@@ -160,7 +167,7 @@ def records_from_fields(view: MessageView, text: str, *, dialect: str = NAME) ->
                 status=status,
                 diagnostic=diagnostic,
                 diagnostic_type=diagnostic_type,
-                original_recipient=next(iter(find_addresses(original_recipient or "")), None),
+                original_recipient=_field_address(block, "original-recipient"),
                 remote_mta=_type_and_value(block.get("remote-mta"))[1],
                 reporting_mta=reporting_mta,
                 arrival_date=arrival_date,
@@ -172,10 +179,52 @@ def records_from_fields(view: MessageView, text: str, *, dialect: str = NAME) ->
 
 def _recipient(block: dict[str, str]) -> str | None:
     for name in ("final-recipient", "original-recipient", "x-actual-recipient"):
-        addresses = find_addresses(_type_and_value(block.get(name))[1] or "")
-        if addresses:
-            return addresses[0]
+        address = _field_address(block, name)
+        if address:
+            return address
     return None
+
+
+def _field_address(block: dict[str, str], name: str) -> str | None:
+    """The address of a recipient field, its encoding undone.
+
+    ``utf-8`` addresses (RFC 6533) may be written with ``\\x{HHHH}`` escapes and may
+    hold non-ASCII letters; an Original-Recipient repeats the ORCPT parameter, which is
+    RFC 3461 xtext (``user+2Btag@example.com`` is ``user+tag@example.com``).
+    """
+    address_type, value = _type_and_value(block.get(name))
+    if not value:
+        return None
+    if address_type == "utf-8" or "\\x{" in value:
+        value = decode_utf8_xtext(value)
+    elif name == "original-recipient":
+        value = decode_xtext(value)
+    if not value.isascii():
+        address = normalize_address(value)
+        if address is not None and not address.isascii():
+            return address
+    addresses = find_addresses(value)
+    return addresses[0] if addresses else None
+
+
+_MULTILINE_REPLY = re.compile(r"([245]\d\d)-(?:([245]\.\d{1,3}\.\d{1,3})(?=\s))?")
+
+
+def join_reply_lines(diagnostic: str | None) -> str | None:
+    """A multi-line SMTP reply folded into one field, without the code that each of its
+    lines repeats: ``550-5.1.1 The account 550-5.1.1 does not 550 5.1.1 exist`` becomes
+    ``550 5.1.1 The account does not exist`` (RFC 5321 §4.2.1, RFC 2034 §3)."""
+    if not diagnostic:
+        return diagnostic
+    match = _MULTILINE_REPLY.match(diagnostic)
+    if match is None:
+        return diagnostic
+    code, status = match.groups()
+    with_status = rf"[ -][ \t]*{re.escape(status)}(?=\s|$)|" if status else ""
+    repeated = rf"\s+{re.escape(code)}(?:{with_status}-|(?=\s|$))"
+    rest = re.sub(repeated, " ", diagnostic[match.end() :])
+    head = f"{code} {status}" if status else code
+    return " ".join(f"{head} {rest}".split())
 
 
 def matches(view: MessageView) -> bool:

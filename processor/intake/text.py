@@ -48,7 +48,7 @@ def normalize_address(value: str | None) -> str | None:
         kind, _, rest = text.partition(";")
         if kind.strip().lower() in {"rfc822", "rfc-822", "x-unknown", "unknown", "utf-8"}:
             text = rest.strip()
-    match = _ADDRESS.search(text)
+    match = _ADDRESS.search(text) if text.isascii() else _international_address(text)
     if match is None:
         return None
     address = match.group(0).strip(".'\"").lower()
@@ -56,6 +56,51 @@ def normalize_address(value: str | None) -> str | None:
     if not local or not domain:
         return None
     return address
+
+
+# An address with UTF-8 in its local part or domain (RFC 6531/6532), accepted only as
+# the whole of a value (a DSN recipient field): in free text, non-ASCII letters next to
+# an address are words of the sentence, not part of the address.
+_INTERNATIONAL_ADDRESS = re.compile(
+    r"[^\s<>()\[\]\\,;:@\"]+@(?:[^\W_](?:[\w\-]*[^\W_])?\.)+[^\W_](?:[\w\-]*[^\W_])?"
+)
+_TRAILING_COMMENT = re.compile(r"\s*\([^()]*\)\s*$")
+
+
+def _international_address(text: str) -> re.Match[str] | None:
+    """The address of a non-ASCII value that is one address (in ``<>``, with an optional
+    trailing comment), else the first ASCII address in it."""
+    value = _TRAILING_COMMENT.sub("", text).strip()
+    if value.startswith("<") and value.endswith(">"):
+        value = value[1:-1].strip()
+    whole = _INTERNATIONAL_ADDRESS.fullmatch(value)
+    return whole if whole is not None else _ADDRESS.search(text)
+
+
+_XTEXT_CHARACTERS = {"+2B": "+", "+3D": "="}
+_XTEXT_ADDRESS_ESCAPE = re.compile(r"\+(?:2B|3D)")
+_UNITEXT_HEX = re.compile(r"\\x\{([0-9A-Fa-f]{2,6})\}")
+
+
+def decode_xtext(value: str) -> str:
+    """RFC 3461 xtext (``user+2Btag@example.com``) to text (``user+tag@example.com``).
+
+    Only ``+2B`` (``+``) and ``+3D`` (``=``), the escapes an address can hold, are
+    undone, so that a plain address with a ``+`` tag is left as it was.
+    """
+    return _XTEXT_ADDRESS_ESCAPE.sub(lambda match: _XTEXT_CHARACTERS[match[0]], value)
+
+
+def decode_utf8_xtext(value: str) -> str:
+    """RFC 6533 ``utf-8-addr-xtext`` / ``-unitext`` (``j\\x{F6}ran@example.de``) to text."""
+    if "\\x{" not in value:
+        return value
+
+    def unescape(match: re.Match[str]) -> str:
+        code = int(match.group(1), 16)
+        return chr(code) if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else match[0]
+
+    return _UNITEXT_HEX.sub(unescape, value)
 
 
 def is_system_address(address: str) -> bool:

@@ -295,3 +295,78 @@ def test_reason_lines_continue_a_reply_but_not_into_header_fields() -> None:
     assert reason_lines(text) == (
         "said: 550 5.1.1 <a@example.org>: User unknown\nX-Virus-Version: engine=2.50.10432:5.13.68"
     )
+
+
+def _report(status: str, *, status_type: str = "message/delivery-status") -> bytes:
+    """A one-part-per-kind DSN around the delivery-status ``status`` (UTF-8, 8bit)."""
+    return message(
+        {
+            "From": "MAILER-DAEMON@mx.sender.example",
+            "To": "news@sender.example",
+            "Subject": "Delivery Status Notification (Failure)",
+            "MIME-Version": "1.0",
+            "Content-Type": 'multipart/report; report-type=delivery-status; boundary="B"',
+        },
+        "--B\nContent-Type: text/plain\n\nDelivery failed.\n\n--B\n"
+        f"Content-Type: {status_type}\nContent-Transfer-Encoding: 8bit\n\n{status}\n"
+        "--B\nContent-Type: message/global-headers\nContent-Transfer-Encoding: 8bit\n\n"
+        "From: news@sender.example\nSubject: Grüße\nMessage-ID: <m1@sender.example>\n\n--B--\n",
+    )
+
+
+def test_utf8_recipients_of_an_internationalized_report_are_read() -> None:
+    """RFC 6533: a ``utf-8`` address with non-ASCII letters, as is or ``\\x{HH}``-escaped."""
+    plain = _report(
+        "Reporting-MTA: dns; mx.sender.example\n\n"
+        "Final-Recipient: utf-8; Jöran@Exämple.de\nAction: failed\nStatus: 5.1.1\n",
+        status_type="message/global-delivery-status",
+    )
+    escaped = _report(
+        "Reporting-MTA: dns; mx.sender.example\n\n"
+        "Original-Recipient: utf-8; j\\x{00F6}ran+x\\x{2B}y@ex\\x{E4}mple.de\n"
+        "Final-Recipient: utf-8; <j\\x{F6}ran@ex\\x{E4}mple.de>\nAction: failed\nStatus: 5.1.1\n"
+    )
+
+    (from_plain,) = parse(plain).records
+    (from_escaped,) = parse(escaped).records
+
+    assert from_plain.recipient == from_escaped.recipient == "jöran@exämple.de"
+    assert from_escaped.original_recipient == "jöran+x+y@exämple.de"
+    assert from_plain.original_subject == "Grüße"
+
+
+def test_original_recipient_in_xtext_is_decoded() -> None:
+    """RFC 3461: the ORCPT is xtext, ``+2B`` is ``+``; a plain ``+`` tag stays as it is."""
+    records = parse(
+        _report(
+            "Reporting-MTA: dns; mx.sender.example\n\n"
+            "Original-Recipient: rfc822;user+2Btag@example.com\n"
+            "Final-Recipient: rfc822;user+tag@example.com\nAction: failed\nStatus: 5.1.1\n\n"
+            "Original-Recipient: rfc822;other+news@example.com\n"
+            "Action: failed\nStatus: 5.1.1\n"
+        )
+    ).records
+
+    assert [(r.recipient, r.original_recipient) for r in records] == [
+        ("user+tag@example.com", "user+tag@example.com"),
+        ("other+news@example.com", "other+news@example.com"),
+    ]
+
+
+def test_a_folded_multi_line_reply_loses_the_codes_its_lines_repeat() -> None:
+    (record,) = parse(
+        _report(
+            "Reporting-MTA: dns; mx.sender.example\n\n"
+            "Final-Recipient: rfc822; nosuch@example.com\nAction: failed\nStatus: 5.1.1\n"
+            "Diagnostic-Code: smtp;550-5.1.1 The email account that you tried to reach does\n"
+            "    550-5.1.1 not exist. Please try double-checking the address. Learn more at\n"
+            "\t550 5.1.1  https://support.example.com/NoSuchUser x12 - gsmtp\n"
+        )
+    ).records
+
+    assert record.diagnostic == (
+        "550 5.1.1 The email account that you tried to reach does not exist. Please try"
+        " double-checking the address. Learn more at https://support.example.com/NoSuchUser"
+        " x12 - gsmtp"
+    )
+    assert (record.smtp_code, record.status, record.diagnostic_type) == (550, "5.1.1", "smtp")

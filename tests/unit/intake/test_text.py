@@ -161,3 +161,12 @@ def test_find_addresses_agrees_with_normalising_each_match(text: str) -> None:
         if address and "@" in address and "." in address.rsplit("@", 1)[1]:
             expected.setdefault(address, None)
     assert find_addresses(text) == list(expected)
+
+
+def test_a_non_ascii_address_is_read_only_as_a_whole_value() -> None:
+    from processor.intake.text import decode_utf8_xtext, decode_xtext, normalize_address
+
+    assert normalize_address("utf-8; <Jöran@Exämple.DE> (Jöran)") == "jöran@exämple.de"
+    assert normalize_address("宛先 user@example.jp") == "user@example.jp"
+    assert decode_utf8_xtext("j\\x{F6}ran@ex\\x{00E4}mple.de") == "jöran@exämple.de"
+    assert decode_xtext("a+2Bb+3Dc+41@example.com") == "a+b=c+41@example.com"
