@@ -67,6 +67,8 @@ _ORIGINAL_MARKER = re.compile(
     r"|Original message follows\.?\s*$"
     r"|-+\s*(?:Original|Returned) message header"
     r"|-+\s*Returned mail follows"
+    r"|Below is a copy of the original message"
+    r"|(?:-+\s*)?Message text follows"
     r"|Content-Type: message/rfc822"
     r").*$",
     re.IGNORECASE | re.MULTILINE,
@@ -81,6 +83,7 @@ _ORIGINAL_MARKER_WORDS = (
     "returned message",
     "unsent message",
     "returned mail follows",
+    "message text follows",
     "message/rfc822",
 )
 _DASH_LINE_CHARACTERS = frozenset(" \t>|-")

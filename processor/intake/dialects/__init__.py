@@ -27,11 +27,13 @@ class Dialect(Protocol):
 
 from processor.intake.dialects import (  # noqa: E402
     amazonses,
+    courier,
     exchange,
     exim,
     generic,
     gmail,
     googlegroups,
+    ironport,
     japanese,
     mailgateways,
     mailinglist,
@@ -58,6 +60,8 @@ DIALECTS: tuple[Dialect, ...] = (
     postfix,
     exim,
     sendmail,
+    courier,
+    ironport,
     mailgateways,
     mailinglist,
 )

@@ -154,7 +154,7 @@ def records_from_blocks(
     With several recipients, a block that only names its recipient shares the fallback
     lines that name no other recipient; a block with words of its own (a local failure
     beside remote ones) keeps them. Either way a fallback line naming the recipient is
-    its reply.
+    its reply. Fallback lines the block already holds are not repeated.
     """
     everyone = {recipient for recipient, _ in blocks}
     records = []
@@ -163,6 +163,10 @@ def records_from_blocks(
         fallback = fallback_diagnostic
         if fallback and len(everyone) > 1:
             fallback = _fallback_for(fallback, recipient, everyone, block=diagnostic)
+        elif fallback:  # the block may already hold the section's reason lines
+            fallback = "\n".join(
+                line for line in fallback.split("\n") if line.strip() not in diagnostic
+            )
         if not (find_status(diagnostic) or find_reply_code(diagnostic)) and fallback:
             # the reason was stated once for all recipients: put it first
             diagnostic = f"{fallback}\n{diagnostic}".strip()
@@ -208,12 +212,22 @@ _REASON_WORD = re.compile(
 )
 
 
+# a banner line ("----- The following addresses had permanent fatal errors -----",
+# "|---- Failed addresses follow: ----|") introduces the reason but is none
+_BANNER = ("--", "==")
+
+
 def reason_text(text: str) -> str | None:
-    """The lines of a bounce body that explain the failure: codes first, else sentences."""
+    """The lines of a bounce body that explain the failure: codes first, else sentences
+    (not the banner lines that head a section)."""
     with_codes = reason_lines(text)
     if with_codes:
         return with_codes
-    sentences = [line.strip() for line in text.split("\n") if _REASON_WORD.search(line.lower())]
+    sentences = [
+        line.strip()
+        for line in text.split("\n")
+        if _REASON_WORD.search(line.lower()) and not line.lstrip(" \t|").startswith(_BANNER)
+    ]
     return "\n".join(sentences[:3]) or None
 
 

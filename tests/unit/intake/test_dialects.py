@@ -138,6 +138,44 @@ CASES = {
         ),
         [("user@example.org", "5.0.0", None)],
     ),
+    "courier": (
+        bounce(
+            "This is a delivery status notification from mx.example.net,\n"
+            "running the Courier mail server, version 1.1.8.\n\n"
+            "---------------------------------------------------------------------------\n\n"
+            "                           UNDELIVERABLE MAIL\n\n"
+            "Your message to the following recipients cannot be delivered:\n\n"
+            "<liz@example.org>:\n"
+            "    mx.example.org [192.0.2.8]:\n"
+            ">>> RCPT TO:<liz@example.org>\n"
+            "<<< 550 5.1.1 <liz@example.org>: Recipient address rejected: User unknown\n\n"
+            "<max@example.org>:\n"
+            "    mx.example.org [192.0.2.8]:\n"
+            ">>> RCPT TO:<max@example.org>\n"
+            "<<< 552 5.2.2 <max@example.org>: Mailbox full\n\n"
+            "---------------------------------------------------------------------------\n\n"
+            "If your message was also sent to additional recipients, their delivery\n"
+            "status is not included in this report.\n",
+            Subject="NOTICE: mail delivery status.",
+        ),
+        [("liz@example.org", "5.1.1", 550), ("max@example.org", "5.2.2", 552)],
+    ),
+    "ironport": (
+        bounce(
+            "This Message was undeliverable due to the following reason:\n\n"
+            "Your message was not delivered because the destination computer was\n"
+            "not reachable within the allowed queue period.\n\n"
+            "Your message was not delivered within 3 days:\n"
+            "Host 198.51.100.20 is not responding.\n\n"
+            "The following recipients did not receive this message:\n\n"
+            "     <maria@example.org>\n"
+            "     <jose@example.org>\n\n"
+            "Please reply to postmaster@esa1.example.net\n"
+            "if you feel this message to be in error.\n",
+            Subject="Delivery Status Notification (Failure)",
+        ),
+        [("maria@example.org", "5.0.0", None), ("jose@example.org", "5.0.0", None)],
+    ),
 }
 
 
@@ -518,3 +556,67 @@ def test_remote_host_is_read_after_each_lead_word(line: str) -> None:
     from processor.intake.dialects.common import remote_host
 
     assert remote_host(f"Delivery failed.\n{line}\n") == "mx.example.com"
+
+
+def test_courier_names_the_remote_server_and_leaves_out_the_closing_boilerplate() -> None:
+    records = parse(CASES["courier"][0]).records
+
+    assert {r.remote_mta for r in records} == {"mx.example.org"}
+    assert all("additional recipients" not in (r.diagnostic or "") for r in records)
+
+
+def test_ironport_gives_every_listed_recipient_the_stated_reason() -> None:
+    records = parse(CASES["ironport"][0]).records
+
+    assert all("not delivered within 3 days" in (r.diagnostic or "") for r in records)
+    assert all("postmaster@" not in (r.diagnostic or "") for r in records)
+
+
+def test_a_reason_stated_once_is_not_repeated_in_the_diagnostic() -> None:
+    data = bounce(
+        "Your message to: pedro@example.org\n"
+        "was blocked by our Spam Firewall. The email you sent has NOT BEEN DELIVERED:\n\n"
+        "Reason: Message content rejected, UBE, id=12345-02-7\n",
+        Subject="**Message you sent blocked by our bulk email filter**",
+    )
+
+    diagnostic = parse(data).records[0].diagnostic or ""
+
+    assert diagnostic.count("Message content rejected") == 1
+    assert diagnostic.count("blocked by our Spam Firewall") == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "subject"),
+    [
+        (  # T-Online
+            "|------------------------- Failed addresses follow: ---------------------|\n"
+            " <mueller@example.org> ... unknown user / Benutzer unbekannt\n"
+            "|------------------------- Message text follows: ------------------------|\n",
+            "failure notice",
+        ),
+        (  # OpenSMTPD
+            "Hi!\n\nThis is the MAILER-DAEMON, please DO NOT REPLY to this email.\n\n"
+            "An error has occurred while attempting to deliver a message for\n"
+            "the following list of recipients:\n\n"
+            "mueller@example.org: Envelope expired\n\n"
+            "Below is a copy of the original message:\n\n",
+            "Delivery status notification: error",
+        ),
+    ],
+)
+def test_the_quoted_original_and_banners_stay_out_of_the_diagnostic(
+    body: str, subject: str
+) -> None:
+    original = (
+        "Return-Path: <news@sender.example>\nFrom: news@sender.example\n"
+        "To: mueller@example.org\nMessage-ID: <m1@sender.example>\nSubject: Offer\n\nhello\n"
+    )
+
+    [record] = parse(bounce(body + original, Subject=subject)).records
+
+    assert record.recipient == "mueller@example.org"
+    assert record.original_message_id == "<m1@sender.example>"
+    diagnostic = record.diagnostic or ""
+    assert "Return-Path" not in diagnostic and "follow" not in diagnostic
+    assert diagnostic.count("mueller@example.org") == 1

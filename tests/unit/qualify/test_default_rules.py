@@ -90,6 +90,26 @@ FAMILIES = [
     ("exim", "retry timeout exceeded", "expired"),
     ("exchange", "#550 5.1.1 RESOLVER.ADR.RecipNotFound; not found ##", "userunknown"),
     ("generic", "554 5.7.1 <a@example.com>: Relay access denied", "norelaying"),
+    (
+        "hmailserver",
+        "Error Type: SMTP Error Description: No mail servers appear to exists for the recipients address.",
+        "hostunknown",
+    ),
+    (
+        "ironport",
+        "Your message was not delivered because the destination computer was not reachable within the allowed queue period. Your message was not delivered within 3 days: Host 192.0.2.1 is not responding.",
+        "expired",
+    ),
+    (
+        "barracuda",
+        "Your message to: a@example.org was blocked by our Spam Firewall. Reason: Message content rejected, UBE, id=12345-02-7",
+        "spamdetected",
+    ),
+    (
+        "mimecast",
+        "Reason: 550 Rejected by header based Blocked Senders - block policy for Header From - https://community.mimecast.com/docs/DOC-1369#550",
+        "rejected",
+    ),
 ]
 
 

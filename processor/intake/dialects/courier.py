@@ -1,0 +1,61 @@
+"""Courier MTA delivery status notifications read from their text part.
+
+Shape: "This is a delivery status notification from host, running the Courier mail
+server, version ...", a dashed rule, "UNDELIVERABLE MAIL" (or "DELAYED MAIL"), "Your
+message to the following recipients cannot be delivered:" then per recipient
+``<address>:``, an indented ``mx.example.org [192.0.2.1]:`` line naming the remote
+server and the transcript (``>>> RCPT TO:<address>`` / ``<<< 550 ...``), and a closing
+dashed rule before boilerplate about other recipients.
+"""
+
+from __future__ import annotations
+
+import re
+
+from processor.intake.dialects.common import section_records
+from processor.intake.record import BounceRecord
+from processor.intake.text import find_addresses
+from processor.intake.view import MessageView
+
+NAME = "courier"
+
+_SIGNATURE = ("running the courier mail server",)
+_START = re.compile(r"following recipients? (?:cannot|could not) be delivered[^\n]*\n", re.I)
+_END = re.compile(r"^-{10,}\s*$", re.MULTILINE)
+_RECIPIENT_LINE = re.compile(r"^<([^<>\s]+@[^<>\s]+)>:\s*$", re.MULTILINE)
+_HOST_LINE = re.compile(
+    r"^\s+([A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z0-9\-]+) \[[\d.:a-fA-F]+\]:\s*$", re.MULTILINE
+)
+
+
+def matches(view: MessageView) -> bool:
+    return view.says_any(_SIGNATURE)
+
+
+def parse(view: MessageView) -> list[BounceRecord]:
+    listed = [
+        a
+        for line in _RECIPIENT_LINE.findall(view.body_before_original)
+        for a in find_addresses(line)
+    ]
+    records = section_records(
+        view,
+        dialect=NAME,
+        start=_START,
+        end=_END,
+        recipients=list(dict.fromkeys(listed)) or None,
+        action="delayed" if "delayed" in view.opening[:2000] else "failed",
+    )
+    return [_with_remote_host(view, record) for record in records]
+
+
+def _with_remote_host(view: MessageView, record: BounceRecord) -> BounceRecord:
+    """The ``host [ip]:`` line under the recipient names the server that refused it."""
+    if record.remote_mta or not record.recipient:
+        return record
+    body = view.body_before_original
+    at = body.lower().find(f"<{record.recipient}>:")
+    host = _HOST_LINE.search(body, at) if at != -1 else None
+    if host is None or body[at : host.start()].count("\n") > 2:
+        return record
+    return record.model_copy(update={"remote_mta": host.group(1).lower()})
