@@ -1,4 +1,6 @@
-"""Cisco Secure Email (IronPort AsyncOS) and appliances using the same bounce template.
+"""A gateway bounce template named after Cisco Secure Email (IronPort AsyncOS), whose
+default bounce it follows as far as we know that template's wording (written from the
+wording, not from a captured sample; other gateways send the same text).
 
 Shape: "This Message was undeliverable due to the following reason:" then one or more
 paragraphs stating the reason (a queue expiry: "Your message was not delivered within
