@@ -34,6 +34,12 @@ _REMOTE_HOST = re.compile(
 )
 
 
+def listed_recipients(pattern: re.Pattern[str], text: str) -> list[str]:
+    """The addresses in ``pattern``'s matches over ``text`` (a dialect's recipient lines,
+    ``<a@b>:``), each once, first mention first."""
+    return list(dict.fromkeys(a for found in pattern.findall(text) for a in find_addresses(found)))
+
+
 def candidate_recipients(
     view: MessageView, text: str, *, include_parties: bool = True
 ) -> list[str]:

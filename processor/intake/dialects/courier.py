@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import re
 
-from processor.intake.dialects.common import section_records
+from processor.intake.dialects.common import listed_recipients, section_records
 from processor.intake.record import BounceRecord
-from processor.intake.text import find_addresses
 from processor.intake.view import MessageView
 
 NAME = "courier"
@@ -33,28 +32,25 @@ def matches(view: MessageView) -> bool:
 
 
 def parse(view: MessageView) -> list[BounceRecord]:
-    listed = [
-        a
-        for line in _RECIPIENT_LINE.findall(view.body_before_original)
-        for a in find_addresses(line)
-    ]
+    listed = listed_recipients(_RECIPIENT_LINE, view.body_before_original)
     records = section_records(
         view,
         dialect=NAME,
         start=_START,
         end=_END,
-        recipients=list(dict.fromkeys(listed)) or None,
+        recipients=listed or None,
         action="delayed" if "delayed" in view.opening[:2000] else "failed",
     )
-    return [_with_remote_host(view, record) for record in records]
+    body = view.body_before_original
+    lowered = body.lower()
+    return [_with_remote_host(body, lowered, record) for record in records]
 
 
-def _with_remote_host(view: MessageView, record: BounceRecord) -> BounceRecord:
+def _with_remote_host(body: str, lowered: str, record: BounceRecord) -> BounceRecord:
     """The ``host [ip]:`` line under the recipient names the server that refused it."""
     if record.remote_mta or not record.recipient:
         return record
-    body = view.body_before_original
-    at = body.lower().find(f"<{record.recipient}>:")
+    at = lowered.find(f"<{record.recipient}>:")
     host = _HOST_LINE.search(body, at) if at != -1 else None
     if host is None or body[at : host.start()].count("\n") > 2:
         return record

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import re
 
-from processor.intake.dialects.common import section_records
+from processor.intake.dialects.common import listed_recipients, section_records
 from processor.intake.record import BounceRecord
-from processor.intake.text import find_addresses
 from processor.intake.view import MessageView
 
 NAME = "mailgateway"
@@ -42,7 +41,5 @@ def matches(view: MessageView) -> bool:
 
 
 def parse(view: MessageView) -> list[BounceRecord]:
-    listed = [
-        a for value in _RCPT.findall(view.body_before_original) for a in find_addresses(value)
-    ]
-    return section_records(view, dialect=NAME, recipients=list(dict.fromkeys(listed)) or None)
+    listed = listed_recipients(_RCPT, view.body_before_original)
+    return section_records(view, dialect=NAME, recipients=listed or None)

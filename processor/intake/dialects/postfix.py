@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import re
 
-from processor.intake.dialects.common import section_records
+from processor.intake.dialects.common import listed_recipients, section_records
 from processor.intake.record import BounceRecord
-from processor.intake.text import find_addresses
 from processor.intake.view import MessageView
 
 NAME = "postfix"
@@ -31,13 +30,12 @@ def matches(view: MessageView) -> bool:
 
 
 def parse(view: MessageView) -> list[BounceRecord]:
-    body = view.body_before_original
-    listed = [a for line in _RECIPIENT_LINE.findall(body) for a in find_addresses(line)]
+    listed = listed_recipients(_RECIPIENT_LINE, view.body_before_original)
     delayed = "delayed" in view.subject.lower() or "Delayed Mail" in view.subject
     return section_records(
         view,
         dialect=NAME,
         start=_START,
-        recipients=list(dict.fromkeys(listed)) or None,
+        recipients=listed or None,
         action="delayed" if delayed else "failed",
     )

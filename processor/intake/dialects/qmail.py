@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import re
 
-from processor.intake.dialects.common import section_records
+from processor.intake.dialects.common import listed_recipients, section_records
 from processor.intake.record import BounceRecord
-from processor.intake.text import find_addresses
 from processor.intake.view import MessageView
 
 NAME = "qmail"
@@ -30,16 +29,12 @@ def matches(view: MessageView) -> bool:
 
 
 def parse(view: MessageView) -> list[BounceRecord]:
-    listed = [
-        a
-        for line in _RECIPIENT_LINE.findall(view.body_before_original)
-        for a in find_addresses(line)
-    ]
+    listed = listed_recipients(_RECIPIENT_LINE, view.body_before_original)
     delayed = "too long" in view.body_before_original or "temporary" in view.subject.lower()
     return section_records(
         view,
         dialect=NAME,
         start=_START,
-        recipients=list(dict.fromkeys(listed)) or None,
+        recipients=listed or None,
         action="delayed" if delayed and "permanent" not in view.body_before_original else "failed",
     )

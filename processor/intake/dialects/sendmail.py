@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import re
 
-from processor.intake.dialects.common import reason_text, recipient_blocks, records_from_blocks
+from processor.intake.dialects.common import (
+    listed_recipients,
+    reason_text,
+    recipient_blocks,
+    records_from_blocks,
+)
 from processor.intake.record import BounceRecord
 from processor.intake.text import find_addresses
 from processor.intake.view import MessageView
@@ -51,13 +56,7 @@ def parse(view: MessageView) -> list[BounceRecord]:
     transcript = transcript_match.group(1) if transcript_match else ""
     recipients = find_addresses(listed_section.group(1)) if listed_section else []
     if not recipients:
-        recipients = list(
-            dict.fromkeys(
-                a
-                for line in _TRANSCRIPT_RECIPIENT.findall(transcript)
-                for a in find_addresses(line)
-            )
-        )
+        recipients = listed_recipients(_TRANSCRIPT_RECIPIENT, transcript)
     recipients = [r for r in recipients if r not in view.sender_addresses] or recipients
     if not recipients:
         return []
