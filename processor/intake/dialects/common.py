@@ -167,12 +167,8 @@ def records_from_blocks(
     for recipient, block in blocks:
         diagnostic = _strip_recipient_only_line(block, recipient)
         fallback = fallback_diagnostic
-        if fallback and len(everyone) > 1:
+        if fallback:
             fallback = _fallback_for(fallback, recipient, everyone, block=diagnostic)
-        elif fallback:  # the block may already hold the section's reason lines
-            fallback = "\n".join(
-                line for line in fallback.split("\n") if line.strip() not in diagnostic
-            )
         if not (find_status(diagnostic) or find_reply_code(diagnostic)) and fallback:
             # the reason was stated once for all recipients: put it first
             diagnostic = f"{fallback}\n{diagnostic}".strip()
@@ -187,10 +183,12 @@ def records_from_blocks(
 
 
 def _fallback_for(fallback: str, recipient: str, everyone: set[str], *, block: str) -> str:
-    """The lines of a shared ``fallback`` that can be ``recipient``'s reason: those naming
-    it, else (for a block with no words of its own) those naming no other recipient;
-    never a line the block already holds."""
+    """The lines of a shared ``fallback`` that can be ``recipient``'s reason, never a line
+    the block already holds: all the others when it is the only recipient; else those
+    naming it, or (for a block with no words of its own) those naming no other recipient."""
     lines = [line for line in fallback.split("\n") if line.strip() not in block]
+    if len(everyone) == 1:
+        return "\n".join(lines)
     bare = not block
     named = [set(find_addresses(line)) & everyone for line in lines]
     own = [line for line, names in zip(lines, named, strict=True) if recipient in names]
