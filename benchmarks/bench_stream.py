@@ -2,7 +2,8 @@
 
 For SMTP records and for DSN emails, measures events/s from the first event handled
 (after the group join) until every input's offset is committed, with the real loop
-(transactions, Avro, registry) and the default rules; and, in the same run, a
+(transactions, Avro, registry), the qualify stage's own task and the default rules;
+and, in the same run, a
 passthrough baseline: the same consumer / producer / transaction settings, but the task
 copies each raw event to an output topic without parsing or rules. Runs are interleaved;
 prints medians over repetitions and the ratio.
@@ -27,16 +28,14 @@ from collections.abc import Iterable
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from processor.config import ProcessorSettings, load_settings
-from processor.paths import rules_dir
+from processor.config import ProcessorSettings, RulesMode, load_settings
 from processor.sample_events import RawEvent, generate
 from processor.stream.events import SourceMessage
-from processor.stream.qualify_app import build_processor
-from processor.stream.stage import load_engine_from, register_schemas
+from processor.stream.qualify_app import qualify_task
+from processor.stream.stage import RuleSource, register_schemas
 from processor.stream.task import FunctionTask, Output, StreamTask, Submitted
 from processor.stream.topics import ensure_topics
 from processor.stream.transactional import TransactionalLoop
-from processor.stream.workers import WorkerPool
 
 
 def committed(settings: ProcessorSettings) -> int:
@@ -82,28 +81,12 @@ def scratch_settings() -> ProcessorSettings:
     )
 
 
-class _TimedPoolTask(StreamTask):
-    """The qualify work on a worker pool, noting when the first chunk arrives; pipelined,
-    as the stage runs it (``qualify_task``)."""
-
-    pipelined = True
-
-    def __init__(self, pool: WorkerPool, first: list[float]) -> None:
-        self.pool = pool
-        self.first = first
-
-    def submit(self, messages: list[SourceMessage]) -> Submitted:
-        if not self.first:
-            self.first.append(time.perf_counter())
-        return self.pool.submit(messages)
-
-
 def run_loop(
     settings: ProcessorSettings, events: Iterable[RawEvent], passthrough: bool, workers: int = 0
 ) -> float:
-    """Produce ``events`` to the raw topic, then time the loop until all are committed.
-    ``workers`` > 0: the qualify work runs on that many worker processes (started, and
-    their engines built, before the clock starts)."""
+    """Produce ``events`` to the raw topic, then time the loop until all are committed:
+    the qualify stage's task, or (``passthrough``) a task that copies each raw event.
+    ``workers`` > 0: the qualify work runs on that many worker processes."""
     ensure_topics(settings)
     bootstrap = settings.kafka.bootstrap_servers
     copy_topic = f"{settings.instance_id}.copy"
@@ -126,28 +109,34 @@ def run_loop(
     producer.flush(60)
 
     first: list[float] = []
-    pool: WorkerPool | None = None
+    task: StreamTask
     if passthrough:
 
-        def work(message: SourceMessage) -> list[Output]:
+        def copy(message: SourceMessage) -> list[Output]:
+            if not first:
+                first.append(time.perf_counter())
             return [Output(copy_topic, message.key, message.value or b"")]
 
+        task = FunctionTask(copy)
     else:
+        # the stage's own task (chunked, phased work; on worker processes when
+        # ``workers`` > 0, started and their engines built before the clock starts)
         register_schemas(settings)
-        processor = build_processor(settings, load_engine_from(settings.rules.dir))
+        staged = settings.model_copy(
+            update={
+                "workers": workers,
+                "rules": settings.rules.model_copy(update={"mode": RulesMode.CUSTOM}),
+            }
+        )
+        task = qualify_task(staged, RuleSource(staged))
+        stage_submit = task.submit
 
-        def work(message: SourceMessage) -> list[Output]:
-            return processor.process(message).outputs
+        def submit(messages: list[SourceMessage]) -> Submitted:
+            if not first:
+                first.append(time.perf_counter())
+            return stage_submit(messages)
 
-    def handler(message: SourceMessage) -> list[Output]:
-        if not first:
-            first.append(time.perf_counter())
-        return work(message)
-
-    task: StreamTask = FunctionTask(handler)
-    if workers and not passthrough:
-        pool = WorkerPool(settings, rules_dir(), workers, lambda _outcome: None)
-        task = _TimedPoolTask(pool, first)
+        task.submit = submit  # type: ignore[method-assign]
     loop = TransactionalLoop(
         settings,
         input_topics=[settings.topics.raw],
@@ -166,8 +155,7 @@ def run_loop(
     done = time.perf_counter()
     loop.request_stop()
     thread.join(30)
-    if pool is not None:
-        pool.close()
+    task.close()
     # From the first event handled (the group join before it is the same for both
     # variants and not throughput) until every input's offset is committed.
     return count / (done - (first[0] if first else start))

@@ -61,13 +61,12 @@ class ChunkOutcome:
 
 
 def process_chunk(processor: Any, messages: list[SourceMessage]) -> ChunkOutcome:
-    """``processor.process`` (a ``QualifyProcessor``) on each message, in order, with
-    what the main process counts of it. The chunk's events share one ``processed_at``
+    """``processor.process_many`` (a ``QualifyProcessor``) on the messages, in order,
+    with what the main process counts of it. The chunk's events share one ``processed_at``
     stamp (when the chunk's work started)."""
     outcome = ChunkOutcome()
     stamp = processor.stamp()
-    for message in messages:
-        result = processor.process_stamped(message, stamp)
+    for message, result in zip(messages, processor.process_many(messages, stamp), strict=True):
         outcome.outputs.extend(result.outputs)
         letter = result.dead_letter
         if letter is not None:

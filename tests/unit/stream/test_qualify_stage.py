@@ -16,7 +16,7 @@ from processor.paths import schemas_dir
 from processor.qualify import load_engine
 from processor.sample_events import GARBAGE, generate
 from processor.stream.events import SourceMessage, event_id
-from processor.stream.qualify_stage import QualifyProcessor
+from processor.stream.qualify_stage import PHASE_SLICE, QualifyProcessor
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -126,3 +126,56 @@ def test_envelope_without_registry_is_dead_lettered(processor: QualifyProcessor)
     result = processor.process(message(b"\x00\x00\x00\x00\x05rest", content_type="avro/binary"))
     assert result.dead_letter is not None
     assert result.dead_letter["error_class"] == "envelope_unsupported"
+
+
+def test_a_chunk_gives_what_its_events_give_one_by_one(processor: QualifyProcessor) -> None:
+    """``process_many`` runs its work in phases over slices of the chunk; the outputs are
+    the same, in the same order, as event after event, across slice boundaries and with
+    garbage between the bounces."""
+    raws = list(generate(3 * PHASE_SLICE + 5))
+    values = [(raw.value, raw.content_type) for raw in raws]
+    for at, garbage in zip((3, PHASE_SLICE, PHASE_SLICE + 1, 150), GARBAGE, strict=True):
+        values.insert(at, (garbage, None))
+    messages = [message(value, n, kind) for n, (value, kind) in enumerate(values)]
+    stamp = processor.stamp()
+
+    chunked = processor.process_many(messages, stamp)
+
+    single = [processor.process_stamped(m, stamp) for m in messages]
+    assert len(chunked) == len(messages)
+    assert [r.outputs for r in chunked] == [r.outputs for r in single]
+    assert [r.dead_letter is not None for r in chunked] == [m.value in GARBAGE for m in messages]
+
+
+class _FailsOn:
+    """A qualifier that raises on one recipient and defers to the rules otherwise."""
+
+    def __init__(self, recipient: str) -> None:
+        self.recipient = recipient
+        self.rules = load_engine()
+
+    def qualify(self, record: Any) -> Any:
+        if record.recipient == self.recipient:
+            raise RuntimeError("rule engine broke")
+        return self.rules.qualify(record)
+
+
+def test_a_step_failing_for_one_event_of_a_chunk_dead_letters_that_event_only() -> None:
+    raws = list(generate(10, kinds="smtp"))
+    victim = json.loads(raws[4].value)["recipient"]
+    processor = QualifyProcessor(
+        topics=TopicSettings(),
+        engine=_FailsOn(victim),
+        serialize_failure=avro_codec("failure_event")[0],
+        serialize_dead_letter=avro_codec("dead_letter")[0],
+        clock=lambda: NOW,
+    )
+    messages = [message(raw.value, n, raw.content_type) for n, raw in enumerate(raws)]
+
+    results = processor.process_many(messages, processor.stamp())
+
+    letters = [r.dead_letter for r in results]
+    assert [letter is not None for letter in letters] == [n == 4 for n in range(10)]
+    assert letters[4] is not None and letters[4]["stage"] == "qualify"
+    assert letters[4]["error_class"] == "RuntimeError"
+    assert [r.outputs[0].topic == "bounces.dlq" for r in results] == [n == 4 for n in range(10)]
