@@ -31,7 +31,7 @@ from processor.stream.qualify_app import QualifyTask, build_processor
 from processor.stream.readers import committed_reader
 from processor.stream.stage import RuleSource, register_schemas
 from processor.stream.state_stage import StateStageTask
-from processor.stream.task import Output, StreamTask
+from processor.stream.task import Output, StreamTask, Submitted
 from processor.stream.topics import ensure_topics
 from processor.stream.transactional import EXIT_OK, TransactionalLoop
 
@@ -136,9 +136,10 @@ class Progress:
     outputs: dict[str, int] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
 
-    def count(self, message: SourceMessage, outputs: list[Output]) -> None:
-        tp = (message.topic, message.partition)
-        self.done[tp] = self.done.get(tp, 0) + 1
+    def count(self, messages: list[SourceMessage], outputs: list[Output]) -> None:
+        for message in messages:
+            tp = (message.topic, message.partition)
+            self.done[tp] = self.done.get(tp, 0) + 1
         for output in outputs:
             self.outputs[output.topic] = self.outputs.get(output.topic, 0) + 1
 
@@ -154,18 +155,36 @@ class Progress:
         return f"{done}/{total} events, {rate:,.0f}/s, ETA {eta_text}  [{parts}]"
 
 
+class _Counted:
+    """A chunk's submitted work; counted once, when the loop collects its outputs."""
+
+    def __init__(
+        self, submitted: Submitted, messages: list[SourceMessage], progress: Progress
+    ) -> None:
+        self.submitted = submitted
+        self.messages: list[SourceMessage] | None = messages
+        self.progress = progress
+
+    def result(self) -> list[Output]:
+        outputs = self.submitted.result()
+        if self.messages is not None:
+            self.progress.count(self.messages, outputs)
+            self.messages = None
+        return outputs
+
+
 class CountingTask(StreamTask):
-    """Wraps a task to count what it does, for the progress line."""
+    """Wraps a task to count what it does, for the progress line. Chunks go to the
+    inner task whole (its own chunked work, its pipelining)."""
 
     def __init__(self, inner: StreamTask, progress: Progress) -> None:
         self.inner = inner
         self.progress = progress
         self.punctuate_interval = inner.punctuate_interval
+        self.pipelined = inner.pipelined
 
-    def process(self, message: SourceMessage) -> list[Output]:
-        outputs = self.inner.process(message)
-        self.progress.count(message, outputs)
-        return outputs
+    def submit(self, messages: list[SourceMessage]) -> Submitted:
+        return _Counted(self.inner.submit(messages), messages, self.progress)
 
     def punctuate(self) -> list[Output]:
         return self.inner.punctuate()
@@ -184,6 +203,12 @@ class CountingTask(StreamTask):
 
     def on_aborted(self) -> None:
         self.inner.on_aborted()
+
+    def between_transactions(self) -> None:
+        self.inner.between_transactions()
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def _run_bounded(
