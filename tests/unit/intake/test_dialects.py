@@ -443,6 +443,34 @@ def test_old_sendmail_transcript_reports_the_remote_reply_code() -> None:
     )
 
 
+def test_sendmail_transcript_names_each_recipients_server_and_the_reason_once() -> None:
+    data = bounce(
+        "   ----- The following addresses had permanent fatal errors -----\n"
+        "<ann@one.example>\n"
+        "    (reason: 550 5.1.1 <ann@one.example>... User unknown)\n"
+        "<bob@two.example>\n"
+        "    (reason: 552 5.2.2 <bob@two.example>... Mailbox full)\n\n"
+        "   ----- Transcript of session follows -----\n"
+        "... while talking to mx.one.example.:\n"
+        ">>> DATA\n"
+        "<<< 550 5.1.1 <ann@one.example>... User unknown\n"
+        "550 5.1.1 <ann@one.example>... User unknown\n"
+        "<<< 503 5.0.0 Need RCPT (recipient)\n"
+        "... while talking to mail.two.example.:\n"
+        ">>> RCPT To:<bob@two.example>\n"
+        "<<< 552 5.2.2 <bob@two.example>... Mailbox full\n"
+        "552 5.2.2 <bob@two.example>... Mailbox full\n",
+        Subject="Returned mail: see transcript for details",
+    )
+
+    records = parse(data).records
+
+    assert [(r.recipient, r.remote_mta, r.diagnostic) for r in records] == [
+        ("ann@one.example", "mx.one.example", "550 5.1.1 <ann@one.example>... User unknown"),
+        ("bob@two.example", "mail.two.example", "552 5.2.2 <bob@two.example>... Mailbox full"),
+    ]
+
+
 # Several recipients refused for different reasons, in plain text only: each record
 # carries its own reply, never a neighbour's (a local failure beside a remote one; an
 # address inside another; a summary list before per-recipient details).
