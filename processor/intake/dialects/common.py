@@ -32,6 +32,13 @@ _REMOTE_HOST = re.compile(
     r"(?:\s*\[[\d.:a-fA-F]+\])?\s*(?:said|says|replied|responded|\[|:|\()",
     re.IGNORECASE,
 )
+# the same as a labelled field of its own: "Remote server: mx.example.com" (the host and
+# nothing after it; "Remote server response: 550 ..." is the reply, not the host)
+_REMOTE_HOST_FIELD = re.compile(
+    r"\b(?=[rR])remote[ \t]+(?:server|host|mta)[ \t]*:[ \t]*"
+    r"\[?([A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z0-9\-]+)\]?[ \t]*(?:\n|$)",
+    re.IGNORECASE,
+)
 
 
 def listed_recipients(pattern: re.Pattern[str], text: str) -> list[str]:
@@ -142,8 +149,9 @@ def reason_lines(text: str) -> str:
 
 
 def remote_host(text: str) -> str | None:
-    """The remote MTA named in a diagnostic (``host mx.example.com said: ...``)."""
-    match = _REMOTE_HOST.search(text)
+    """The remote MTA named in a diagnostic (``host mx.example.com said: ...``, or a
+    ``Remote server: mx.example.com`` line)."""
+    match = _REMOTE_HOST.search(text) or _REMOTE_HOST_FIELD.search(text)
     return match.group(1).lower().rstrip(".") if match else None
 
 

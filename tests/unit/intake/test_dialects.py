@@ -578,12 +578,24 @@ def test_reason_sentences_are_found_in_any_case(word: str) -> None:
         "MX mx.example.com (550 unknown)",
         "mail server mx.example.com responded: 550 unknown",
         "relayed by mx.example.com: 550 unknown",
+        "Remote server: mx.example.com",
+        "remote host: [mx.example.com]  ",
     ],
 )
 def test_remote_host_is_read_after_each_lead_word(line: str) -> None:
     from processor.intake.dialects.common import remote_host
 
     assert remote_host(f"Delivery failed.\n{line}\n") == "mx.example.com"
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["Remote server response: 550 5.1.1 mx.example.com unknown", "Remote server: unavailable"],
+)
+def test_a_remote_server_field_is_a_host_only_when_it_holds_one(line: str) -> None:
+    from processor.intake.dialects.common import remote_host
+
+    assert remote_host(f"Delivery failed.\n{line}\n") is None
 
 
 def test_courier_names_the_remote_server_and_leaves_out_the_closing_boilerplate() -> None:
