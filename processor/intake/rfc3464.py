@@ -17,6 +17,8 @@ from processor.intake.text import (
     decode_utf8_xtext,
     decode_xtext,
     find_addresses,
+    find_reply_code,
+    find_status,
     normalize_address,
     parse_date,
 )
@@ -155,6 +157,8 @@ def records_from_fields(view: MessageView, text: str, *, dialect: str = NAME) ->
         diagnostic_type, diagnostic = _type_and_value(block.get("diagnostic-code"))
         diagnostic = join_reply_lines(diagnostic)
         status = clean_status(block.get("status"))
+        if action is None:
+            action = _implied_action(status, diagnostic)
         kind = RecordKind.DELIVERED if action in _SUCCESS_ACTIONS else RecordKind.DSN
         if status and status.startswith("2.") and action not in {"failed", "delayed"}:
             kind = RecordKind.DELIVERED  # also Postfix's "deliverable" (address verification)
@@ -175,6 +179,16 @@ def records_from_fields(view: MessageView, text: str, *, dialect: str = NAME) ->
             )
         )
     return records
+
+
+def _implied_action(status: str | None, diagnostic: str | None) -> str | None:
+    """``failed`` for a block without its (required) Action field whose status or reply
+    is permanent; a transient one may be a delay or a final failure, so it stays unsaid."""
+    code = status or find_status(diagnostic)
+    if code is not None:
+        return "failed" if code.startswith("5") else None
+    reply = find_reply_code(diagnostic)
+    return "failed" if reply is not None and reply >= 500 else None
 
 
 def _recipient(block: dict[str, str]) -> str | None:

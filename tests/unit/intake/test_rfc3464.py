@@ -370,3 +370,26 @@ def test_a_folded_multi_line_reply_loses_the_codes_its_lines_repeat() -> None:
         " x12 - gsmtp"
     )
     assert (record.smtp_code, record.status, record.diagnostic_type) == (550, "5.1.1", "smtp")
+
+
+def test_a_block_without_action_is_failed_when_its_reply_is_permanent() -> None:
+    """Action is required (RFC 3464 §2.3.3) but some MTAs leave it out; a 5xx reply or
+    status says what happened, a 4xx one (delay or final failure) does not."""
+    blocks = (
+        "Reporting-MTA: dns; mx.sender.example\n\n"
+        "Final-Recipient: rfc822; gone@example.org\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 <gone@example.org>: User unknown\n\n"
+        "Final-Recipient: rfc822; coded@example.org\n"
+        "Diagnostic-Code: smtp; 550 Requested action not taken: mailbox unavailable\n\n"
+        "Final-Recipient: rfc822; busy@example.org\n"
+        "Status: 4.2.2\n"
+        "Diagnostic-Code: smtp; 452 4.2.2 Mailbox full\n"
+    )
+
+    records = parse(_report(blocks)).records
+
+    assert [(r.recipient, r.action) for r in records] == [
+        ("gone@example.org", "failed"),
+        ("coded@example.org", "failed"),
+        ("busy@example.org", None),
+    ]
