@@ -64,7 +64,9 @@ _ORIGINAL_MARKER = re.compile(
     r"|-+\s*The header of the original message"
     r"|-+\s*Unsent message (?:below|follows)"
     r"|Included is a copy of the message header"
-    r"|Original message follows\.?\s*$"
+    r"|(?:Possibly truncated )?Original message follows[.:]?\s*$"
+    r"|-*\s*The header and top \d+ lines of the message follows?"
+    r"|Message headers follow:?\s*$"
     r"|-+\s*(?:Original|Returned) message header"
     r"|-+\s*Returned mail follows"
     r"|Below is a copy of the original message"
@@ -85,6 +87,8 @@ _ORIGINAL_MARKER_WORDS = (
     "returned mail follows",
     "message text follows",
     "message/rfc822",
+    "message follows",
+    "headers follow",
 )
 _DASH_LINE_CHARACTERS = frozenset(" \t>|-")
 

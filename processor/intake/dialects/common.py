@@ -26,8 +26,12 @@ _QUOTED_HEADER_LINE = re.compile(
 )
 _URL = re.compile(r"(?:https?|mailto):\S+", re.IGNORECASE)
 # (the lookahead names the first letters of the alternatives: a cheap check before them)
+# ("host: mx.example.com (192.0.2.1) reason: ..." and "Remote system: dns; mx.example.com"
+# are labelled fields: a colon, full-width in bilingual CJK notices, and a DSN-style
+# "dns;" may stand between the lead word and the host)
 _REMOTE_HOST = re.compile(
-    r"\b(?=[bhmrs])(?:host|remote host|server|mx|mail server|by)\s+"
+    r"\b(?=[bhmrs])(?:host|remote host|server|mx|mail server|by|remote system|remote mta)"
+    r"(?:\)?[ \t]*[:\uff1a][ \t]*(?:dns;[ \t]*)?|\s+)"
     r"\[?([A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z0-9\-]+)\]?"
     r"(?:\s*\[[\d.:a-fA-F]+\])?\s*(?:said|says|replied|responded|\[|:|\()",
     re.IGNORECASE,
@@ -205,10 +209,21 @@ def _fallback_for(fallback: str, recipient: str, everyone: set[str], *, block: s
     return "\n".join(line for line, names in zip(lines, named, strict=True) if not names)
 
 
+# the label (one to three words) of a line that only names the recipient ("Recipient:",
+# "Failed Recipient:", "RCPT TO:", "收件人(Recipient)："), and the "[SMTP:address]"
+# wrapping some servers use; a sentence ending in the address says more and is kept
+_RECIPIENT_LABEL = re.compile(r"^(?:[^\W\d][\w()-]{0,24} ){0,2}[^\W\d][\w()-]{0,24}[:\uff1a][ \t]*")
+_ADDRESS_TYPE = re.compile(r"^\[?smtp:", re.IGNORECASE)
+
+
 def _strip_recipient_only_line(block: str, recipient: str) -> str:
     lines = block.split("\n")
-    if lines and lines[0].strip(" <>:,.\t\"'-*").lower() in {recipient, f"rcpt to: {recipient}"}:
-        lines = lines[1:]
+    if lines:
+        first = lines[0].strip()
+        if first.strip(" <>:,.\t\"'-*").lower() != recipient:
+            first = _ADDRESS_TYPE.sub("", _RECIPIENT_LABEL.sub("", first, count=1))
+        if first.strip(" <>:,.\t\"'-*[]").lower() == recipient:
+            lines = lines[1:]
     return "\n".join(lines).strip()
 
 

@@ -580,6 +580,10 @@ def test_reason_sentences_are_found_in_any_case(word: str) -> None:
         "relayed by mx.example.com: 550 unknown",
         "Remote server: mx.example.com",
         "remote host: [mx.example.com]  ",
+        "SMTP error for RCPT TO command, host: mx.example.com (192.0.2.1) reason: 550 x",
+        "Remote system: dns; mx.example.com (TCP|192.0.2.1|25)",
+        "Server: mx.example.com (192.0.2.1)",
+        "远端服务器(Remote server)：mx.example.com (192.0.2.1)",
     ],
 )
 def test_remote_host_is_read_after_each_lead_word(line: str) -> None:
@@ -643,6 +647,27 @@ def test_a_reason_stated_once_is_not_repeated_in_the_diagnostic() -> None:
             "Below is a copy of the original message:\n\n",
             "Delivery status notification: error",
         ),
+        (  # IceWarp
+            "Delivery to the following recipient failed permanently:\n\n"
+            "Recipient: mueller@example.org\n"
+            "Reason: 552 5.2.2 <mueller@example.org>: Mailbox quota exceeded\n\n"
+            "Original message follows:\n\n",
+            "Undeliverable: Offer",
+        ),
+        (  # SmarterMail
+            "The message could not be delivered to one or more recipients.\n\n"
+            "Failed Recipient: mueller@example.org\n"
+            "Reason: Remote host said: 550 5.1.1 <mueller@example.org>: User unknown\n\n"
+            "-- The header and top 20 lines of the message follows --\n\n",
+            "Undeliverable: Offer",
+        ),
+        (  # MailEnable
+            "The following recipient(s) could not be reached:\n\n"
+            "\tRecipient: [SMTP:mueller@example.org]\n"
+            "\tReason: Remote SMTP Server Returned: 550 5.1.1 <mueller@example.org>... "
+            "User unknown\n\nMessage headers follow:\n\n",
+            "Message Delivery Failure",
+        ),
     ],
 )
 def test_the_quoted_original_and_banners_stay_out_of_the_diagnostic(
@@ -660,3 +685,21 @@ def test_the_quoted_original_and_banners_stay_out_of_the_diagnostic(
     diagnostic = record.diagnostic or ""
     assert "Return-Path" not in diagnostic and "follow" not in diagnostic
     assert diagnostic.count("mueller@example.org") == 1
+
+
+def test_a_line_that_only_labels_the_recipient_is_not_its_diagnostic() -> None:
+    data = bounce(
+        "Your message could not be delivered to the following recipients:\n\n"
+        "  Recipient: <t.novak@example.org>\n"
+        "  Reason: Remote SMTP server has rejected address\n"
+        "  Diagnostic code: smtp; 550 5.1.1 <t.novak@example.org>: User unknown\n"
+        "  Remote system: dns; mx.example.org (TCP|192.0.2.21|25)\n",
+        Subject="Undelivered mail: Offer",
+    )
+
+    [record] = parse(data).records
+
+    assert record.recipient == "t.novak@example.org"
+    assert (record.diagnostic or "").startswith("Reason: Remote SMTP server has rejected")
+    assert (record.status, record.smtp_code) == ("5.1.1", 550)
+    assert record.remote_mta == "mx.example.org"
