@@ -71,7 +71,7 @@ def matches(view: MessageView) -> bool:
 # remote host when the remote server refused).
 _QUOTED_REPLY = re.compile(r"^[^\n']{0,80}'(?P<reply>[245]\d\d[ -][^\n]*)$", re.MULTILINE)
 _HASHED_REPLY = re.compile(
-    r"^[ \t]*(?:[\w.-]+[ \t]+)?#(?P<reply>[245]\d\d[ -][^\n]*?)[ \t]*##", re.MULTILINE
+    r"^[ \t]*(?:(?P<host>[\w.-]+)[ \t]+)?#(?P<reply>[245]\d\d[ -][^\n]*?)[ \t]*##", re.MULTILINE
 )
 # "554 5.7.0 < #5.7.133 smtp;550 5.7.133 ...>": the wrapped reply of a downstream hop.
 _WRAPPED = re.compile(
@@ -86,10 +86,11 @@ def parse(view: MessageView) -> list[BounceRecord]:
         return records
     updated = []
     for record in records:
-        reply = replies.get(record.recipient or "")
-        if reply is None:
+        found = replies.get(record.recipient or "")
+        if found is None:
             updated.append(record)
             continue
+        reply, host = found
         wrapped = _WRAPPED.search(reply)
         inner = wrapped.group("reply") if wrapped else reply
         status = find_status(inner) or (wrapped.group("status") if wrapped else None)
@@ -97,27 +98,37 @@ def parse(view: MessageView) -> list[BounceRecord]:
             "diagnostic": " ".join(reply.split())[:1000],
             "status": status or record.status,
             "smtp_code": find_reply_code(inner) or record.smtp_code,
+            "remote_mta": host or record.remote_mta,
         }
         updated.append(record.model_copy(update=update))
     return updated
 
 
-def _replies_by_recipient(body: str) -> dict[str, str]:
-    """Recipient -> its reply line, from the administrators' section: a line holding a
+def _replies_by_recipient(body: str) -> dict[str, tuple[str, str | None]]:
+    """Recipient -> its reply line and the remote server that gave it (the host before an
+    Exchange 2010 ``#...##`` reply), from the administrators' section: a line holding a
     quoted (or ``#...##``) reply right below a line that names one address."""
-    found: list[tuple[int, str]] = []
+    found: list[tuple[int, str, str | None]] = []
     for pattern in (_QUOTED_REPLY, _HASHED_REPLY):
         for match in pattern.finditer(body):
             reply = match.group("reply")
             if pattern is _QUOTED_REPLY and "'" in reply:
                 reply = reply[: reply.rindex("'")]  # the words after the closing quote
-            found.append((match.start(), reply))
-    replies: dict[str, str] = {}
-    for start, reply in sorted(found):
+            host = match.group("host") if pattern is _HASHED_REPLY else None
+            found.append((match.start(), reply, _host_name(host)))
+    replies: dict[str, tuple[str, str | None]] = {}
+    for start, reply, host in sorted(found, key=lambda item: item[0]):
         end = start - 1  # the newline before the reply line; then skip blank lines
         while end > 0 and body[end - 1] == "\n":
             end -= 1
         named = find_addresses(body[body.rfind("\n", 0, max(end, 0)) + 1 : max(end, 0)])
         if len(named) == 1 and named[0] not in replies:
-            replies[named[0]] = reply
+            replies[named[0]] = (reply, host)
     return replies
+
+
+def _host_name(word: str | None) -> str | None:
+    """``word`` lower-cased when it is a dotted host name, else None."""
+    if not word or "." not in word.strip("."):
+        return None
+    return word.lower().rstrip(".")

@@ -17,6 +17,7 @@ NAME = "notes"
 
 _FAILURE_REASONS = re.compile(r"-{3,}\s*Failure Reasons\s*-{3,}[^\n]*\n", re.IGNORECASE)
 _DOMINO_START = re.compile(r"was not delivered to:\s*\n?", re.IGNORECASE)
+_BECAUSE = re.compile(r"^because:\s*", re.IGNORECASE)
 _END = re.compile(r"^-{3,}\s*(?:Returned|Original) ", re.IGNORECASE | re.MULTILINE)
 
 
@@ -31,7 +32,14 @@ def parse(view: MessageView) -> list[BounceRecord]:
     body = view.body_before_original
     reasons = _FAILURE_REASONS.search(body)
     if reasons is None:
-        return section_records(view, dialect=NAME, start=_DOMINO_START, end=_END)
+        records = section_records(view, dialect=NAME, start=_DOMINO_START, end=_END)
+        # the template's own "because:" heads the reason: it is no part of it
+        return [
+            record.model_copy(update={"diagnostic": _BECAUSE.sub("", record.diagnostic)})
+            if record.diagnostic and _BECAUSE.match(record.diagnostic)
+            else record
+            for record in records
+        ]
     # Notes puts each reason *before* the address it concerns.
     records = []
     pending: list[str] = []

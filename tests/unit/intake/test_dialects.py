@@ -703,3 +703,108 @@ def test_a_line_that_only_labels_the_recipient_is_not_its_diagnostic() -> None:
     assert (record.diagnostic or "").startswith("Reason: Remote SMTP server has rejected")
     assert (record.status, record.smtp_code) == ("5.1.1", 550)
     assert record.remote_mta == "mx.example.org"
+
+
+MDAEMON_TRANSCRIPT = (
+    "The attached message had PERMANENT fatal delivery errors!\n\n"
+    "YOUR MESSAGE WAS NOT DELIVERED TO ONE OR MORE RECIPIENTS!\n\n"
+    "--- Session Transcript ---\n"
+    " Tue 2025-03-04 09:13:40.112: Parsing message <mail.example.net\\pd5000012.msg>\n"
+    " Tue 2025-03-04 09:13:40.113: *  From: news@sender.example\n"
+    " Tue 2025-03-04 09:13:40.113: *  To: mark@example.org\n"
+    " Tue 2025-03-04 09:13:40.113: *  Message-ID: <m1.77@sender.example>\n"
+    " Tue 2025-03-04 09:13:40.132: Attempting SMTP connection to [192.0.2.80 : 25]\n"
+    " Tue 2025-03-04 09:13:40.190: <-- 220 mx.example.org ESMTP Postfix\n"
+    " Tue 2025-03-04 09:13:40.191: --> EHLO mail.example.net\n"
+    " Tue 2025-03-04 09:13:40.220: <-- 250 8BITMIME\n"
+    " Tue 2025-03-04 09:13:40.221: --> MAIL From:<news@sender.example>\n"
+    " Tue 2025-03-04 09:13:40.250: <-- 250 2.1.0 Ok\n"
+    " Tue 2025-03-04 09:13:40.251: --> RCPT To:<mark@example.org>\n"
+    " Tue 2025-03-04 09:13:40.280: <-- 550 5.1.1 <mark@example.org>: User unknown\n"
+    " Tue 2025-03-04 09:13:40.281: --> RCPT To:<anne@example.org>\n"
+    " Tue 2025-03-04 09:13:40.290: <-- 250 2.1.5 Ok\n"
+    " Tue 2025-03-04 09:13:40.291: --> DATA\n"
+    " Tue 2025-03-04 09:13:40.300: <-- 354 End data with <CR><LF>.<CR><LF>\n"
+    " Tue 2025-03-04 09:13:40.301: --> .\n"
+    " Tue 2025-03-04 09:13:40.400: <-- 554-5.7.1 Message refused:\n"
+    " Tue 2025-03-04 09:13:40.400: <-- 554 5.7.1 spam score too high\n"
+    " Tue 2025-03-04 09:13:40.401: --> QUIT\n"
+    "--- End Transcript ---\n"
+)
+
+
+def test_mdaemon_transcript_gives_each_refused_recipient_its_reply() -> None:
+    data = bounce(
+        MDAEMON_TRANSCRIPT,
+        sender="MDaemon@mail.example.net",
+        Subject="Permanent Delivery Failure",
+    )
+
+    records = parse(data).records
+
+    assert [r.recipient for r in records] == ["mark@example.org", "anne@example.org"]
+    mark, anne = records
+    assert (mark.status, mark.smtp_code, mark.smtp_command) == ("5.1.1", 550, "RCPT")
+    assert mark.diagnostic == "550 5.1.1 <mark@example.org>: User unknown"
+    assert (anne.status, anne.smtp_code, anne.smtp_command) == ("5.7.1", 554, "DATA")
+    assert anne.diagnostic == "554 5.7.1 Message refused: spam score too high"
+    assert {r.remote_mta for r in records} == {"mx.example.org"}
+    assert all(r.action == "failed" and r.dialect == "mdaemon" for r in records)
+
+
+def test_groupwise_reason_in_parentheses_is_each_recipients_own() -> None:
+    data = bounce(
+        "  The message that you sent was undeliverable to the following:\n"
+        "        rjones@example.org (user not found)\n"
+        "        clerk@example.net (host not found)\n\n"
+        "  Possible Reason: The user ID of the recipient is invalid or the user has "
+        "been deleted.\n\n"
+        "  Possibly truncated original message follows:\n\n"
+        "From: news@sender.example\nTo: rjones@example.org, clerk@example.net\n"
+        "Message-ID: <m2@sender.example>\nSubject: Offer\n\nhello\n",
+        sender="postmaster@gw.example.org",
+        Subject="Message status - undeliverable",
+    )
+
+    records = parse(data).records
+
+    assert [(r.recipient, r.diagnostic) for r in records] == [
+        ("rjones@example.org", "user not found"),
+        ("clerk@example.net", "host not found"),
+    ]
+    assert records[0].original_message_id == "<m2@sender.example>"
+
+
+def test_exchange_2010_names_the_remote_server_before_its_hashed_reply() -> None:
+    data = bounce(
+        "Delivery has failed to these recipients or groups:\n\n"
+        "olga@example.org\nThe e-mail address you entered couldn't be found.\n\n"
+        "Diagnostic information for administrators:\n\n"
+        "Generating server: EXHUB01.corp.local\n\n"
+        "olga@example.org\n"
+        "mx.example.org #550 5.1.1 <olga@example.org>: User unknown ##\n\n"
+        "local@example.net\n#550 5.1.1 RESOLVER.ADR.RecipNotFound; not found ##\n",
+        sender="MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@example.net",
+        Subject="Undeliverable: Offer",
+    )
+
+    records = {r.recipient: r for r in parse(data).records}
+
+    assert records["olga@example.org"].remote_mta == "mx.example.org"
+    assert records["olga@example.org"].smtp_code == 550
+    assert records["local@example.net"].remote_mta is None
+
+
+def test_domino_reason_leaves_out_the_template_word_because() -> None:
+    data = bounce(
+        "Your message\n\n  Subject: Offer\n\nwas not delivered to:\n\n"
+        "  jdoe@example.org\n\nbecause:\n\n"
+        "  User jdoe (jdoe@example.org) not listed in Domino Directory\n",
+        sender="Postmaster@example.org",
+        Subject="DELIVERY FAILURE: User jdoe (jdoe@example.org) not listed in Domino Directory",
+    )
+
+    [record] = parse(data).records
+
+    assert record.dialect == "notes"
+    assert record.diagnostic == "User jdoe (jdoe@example.org) not listed in Domino Directory"
