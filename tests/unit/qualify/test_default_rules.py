@@ -91,6 +91,17 @@ FAMILIES = [
     ("exchange", "#550 5.1.1 RESOLVER.ADR.RecipNotFound; not found ##", "userunknown"),
     ("generic", "554 5.7.1 <a@example.com>: Relay access denied", "norelaying"),
     (
+        "domino",
+        "Router: No route found to domain example.cmo from server MAIL01/ACME.",
+        "hostunknown",
+    ),
+    (
+        "mailenable",
+        "The message could not be delivered because the domain name (example.cmo) does not"
+        " appear to be registered.",
+        "hostunknown",
+    ),
+    (
         "hmailserver",
         "Error Type: SMTP Error Description: No mail servers appear to exists for the recipients address.",
         "hostunknown",
