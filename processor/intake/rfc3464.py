@@ -19,6 +19,7 @@ from processor.intake.text import (
     find_addresses,
     find_reply_code,
     find_status,
+    join_reply_lines,
     normalize_address,
     parse_date,
 )
@@ -219,26 +220,6 @@ def _field_address(block: dict[str, str], name: str) -> str | None:
             return address
     addresses = find_addresses(value)
     return addresses[0] if addresses else None
-
-
-_MULTILINE_REPLY = re.compile(r"([245]\d\d)-(?:([245]\.\d{1,3}\.\d{1,3})(?=\s))?")
-
-
-def join_reply_lines(diagnostic: str | None) -> str | None:
-    """A multi-line SMTP reply folded into one field, without the code that each of its
-    lines repeats: ``550-5.1.1 The account 550-5.1.1 does not 550 5.1.1 exist`` becomes
-    ``550 5.1.1 The account does not exist`` (RFC 5321 §4.2.1, RFC 2034 §3)."""
-    if not diagnostic:
-        return diagnostic
-    match = _MULTILINE_REPLY.match(diagnostic)
-    if match is None:
-        return diagnostic
-    code, status = match.groups()
-    with_status = rf"[ -][ \t]*{re.escape(status)}(?=\s|$)|" if status else ""
-    repeated = rf"\s+{re.escape(code)}(?:{with_status}-|(?=\s|$))"
-    rest = re.sub(repeated, " ", diagnostic[match.end() :])
-    head = f"{code} {status}" if status else code
-    return " ".join(f"{head} {rest}".split())
 
 
 def matches(view: MessageView) -> bool:

@@ -2,9 +2,12 @@
 
 Required: ``recipient`` and ``diagnostic`` (the server's reply text). Optional:
 ``smtp_code``, ``enhanced_status``, ``mx``, ``sending_ip``, ``timestamp`` (ISO 8601,
-RFC 5322 or Unix seconds) and ``message_id``. Every other key is passed through as
-metadata. A reply code or enhanced status missing from the record is read out of the
-diagnostic text.
+RFC 5322, Unix seconds or milliseconds) and ``message_id``. Every other key is passed
+through as metadata. A reply code or enhanced status missing from the record is read out
+of the diagnostic text, which also wins over a stated status that is only a class
+(``5.0.0``) or whose class contradicts the reply. A multi-line reply logged as one string
+(``550-5.1.1 ... 550 5.1.1 ...``, with or without its line breaks) is joined into one line.
+Records must be UTF-8 (RFC 8259): undecodable bytes would make up a recipient.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from typing import Any
 
 from processor.intake.record import BounceRecord, ParseError, ParseResult, RecordKind
 from processor.intake.text import (
+    best_status,
     clean_status,
     find_reply_code,
     find_status,
     first_line,
+    join_reply_lines,
     normalize_address,
     parse_date,
 )
@@ -53,9 +58,16 @@ def parse_smtp_record(obj: Any) -> ParseResult:
     smtp_code = _reply_code(obj.get("smtp_code"))
     if smtp_code is None:
         smtp_code = find_reply_code(diagnostic)
-    status = clean_status(str(obj["enhanced_status"])) if obj.get("enhanced_status") else None
-    if status is None:
-        status = find_status(diagnostic)
+    stated = clean_status(str(obj["enhanced_status"])) if obj.get("enhanced_status") else None
+    status = best_status(stated, diagnostic)
+    in_text = find_status(diagnostic)
+    if (
+        status is not None
+        and in_text is not None
+        and smtp_code is not None
+        and status[0] != str(smtp_code)[0] == in_text[0]
+    ):
+        status = in_text  # "4.0.0" stated for a "550 5.1.1" reply: the server's words win
     timestamp = _timestamp(obj.get("timestamp"))
     mx = _text(obj.get("mx"))
     record = BounceRecord(
@@ -64,7 +76,7 @@ def parse_smtp_record(obj: Any) -> ParseResult:
         action="failed",
         status=status,
         smtp_code=smtp_code,
-        diagnostic=first_line(diagnostic),
+        diagnostic=first_line(join_reply_lines(diagnostic.strip())),
         diagnostic_type="smtp",
         dialect=NAME,
         remote_mta=mx,
@@ -85,7 +97,15 @@ def parse_smtp_record(obj: Any) -> ParseResult:
 def parse_json(data: bytes) -> ParseResult:
     """Bytes holding one JSON object to a result (``bad_json`` when they do not)."""
     try:
-        obj = json.loads(data.decode("utf-8", errors="replace"))
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return _error(
+            "bad_json",
+            f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "SMTP records must be UTF-8 JSON",
+        )
+    try:
+        obj = json.loads(text)
     except (ValueError, RecursionError) as exc:
         return _error("bad_json", f"not valid JSON: {exc}")
     return parse_smtp_record(obj)

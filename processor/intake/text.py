@@ -450,3 +450,23 @@ def first_line(text: str | None, limit: int = 1000) -> str | None:
         return None
     collapsed = " ".join(text.split())
     return collapsed[:limit] or None
+
+
+_MULTILINE_REPLY = re.compile(r"([245]\d\d)-(?:([245]\.\d{1,3}\.\d{1,3})(?=\s))?")
+
+
+def join_reply_lines(diagnostic: str | None) -> str | None:
+    """A multi-line SMTP reply folded into one field, without the code that each of its
+    lines repeats: ``550-5.1.1 The account 550-5.1.1 does not 550 5.1.1 exist`` becomes
+    ``550 5.1.1 The account does not exist`` (RFC 5321 §4.2.1, RFC 2034 §3)."""
+    if not diagnostic:
+        return diagnostic
+    match = _MULTILINE_REPLY.match(diagnostic)
+    if match is None:
+        return diagnostic
+    code, status = match.groups()
+    with_status = rf"[ -][ \t]*{re.escape(status)}(?=\s|$)|" if status else ""
+    repeated = rf"\s+{re.escape(code)}(?:{with_status}-|(?=\s|$))"
+    rest = re.sub(repeated, " ", diagnostic[match.end() :])
+    head = f"{code} {status}" if status else code
+    return " ".join(f"{head} {rest}".split())

@@ -82,3 +82,70 @@ def test_parse_sniffs_json_and_reports_bad_json() -> None:
     assert parse(good).records[0].status == "5.7.1"
     bad = parse(b'{"recipient": ')
     assert bad.error is not None and bad.error.error_class == "bad_json"
+
+
+@pytest.mark.parametrize("separator", ["\r\n", "\n", " "])
+def test_a_multi_line_reply_logged_as_one_string_is_joined(separator: str) -> None:
+    lines = [
+        "550-5.1.1 The email account that you tried to reach does not exist. Please try",
+        "550-5.1.1 double-checking the recipient's email address for typos or",
+        "550 5.1.1  unnecessary spaces. x12si345 - gsmtp",
+    ]
+    record = parse_smtp_record(
+        {"recipient": "a@example.org", "diagnostic": separator.join(lines), "smtp_code": "550"}
+    ).records[0]
+
+    assert record.diagnostic == (
+        "550 5.1.1 The email account that you tried to reach does not exist. Please try "
+        "double-checking the recipient's email address for typos or unnecessary spaces. "
+        "x12si345 - gsmtp"
+    )
+    assert (record.smtp_code, record.status) == (550, "5.1.1")
+
+
+@pytest.mark.parametrize(
+    ("stated", "code", "diagnostic", "expected"),
+    [
+        # a class only: the reply's own status says more
+        ("5.0.0", 550, "550 5.7.509 Access denied, sending domain fails DMARC", "5.7.509"),
+        # a class that contradicts the reply code: the server's words win
+        ("4.0.0", 550, "550 5.1.1 <a@example.org>: User unknown", "5.1.1"),
+        (" 5.2.2 ", " 552 ", "552 5.2.2 Mailbox size limit exceeded", "5.2.2"),
+        # a specific stated status is kept
+        ("5.1.1", 550, "550 5.7.1 rejected", "5.1.1"),
+    ],
+)
+def test_stated_status_against_the_diagnostic(
+    stated: str, code: object, diagnostic: str, expected: str
+) -> None:
+    record = parse_smtp_record(
+        {
+            "recipient": "a@example.org",
+            "diagnostic": diagnostic,
+            "smtp_code": code,
+            "enhanced_status": stated,
+        }
+    ).records[0]
+
+    assert record.status == expected
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"recipient": "j\xe9r\xf4me@example.fr", "diagnostic": "550 5.1.1 User unknown"}',
+        b'{"recipient": "a@example.fr", "diagnostic": "550 5.1.1 bo\xeete inexistante"}',
+    ],
+)
+def test_a_record_that_is_not_utf8_is_an_error(line: bytes) -> None:
+    result = parse(line, format="json")
+
+    assert result.error is not None and result.error.error_class == "bad_json"
+    assert "UTF-8" in result.error.message
+    assert result.records == []
+
+
+def test_a_byte_order_mark_is_allowed() -> None:
+    line = b'\xef\xbb\xbf{"recipient": "a@example.org", "diagnostic": "550 5.1.1 unknown"}'
+
+    assert parse(line, format="json").records[0].recipient == "a@example.org"
