@@ -1,5 +1,9 @@
 """RFC 3834 automatic responses: vacation and out-of-office replies.
 
+Also the other automatic answers that say nothing about the address: a challenge-response
+system asking the sender to prove it is human, and a mailing list's notice that a post is
+held for moderation (it may still be posted; the list address did not fail).
+
 They are not failures; they are recognised so that they can be ignored (and told apart
 from real bounces, which often carry ``Auto-Submitted: auto-replied`` too; so this
 check runs only after every bounce reader has declined). The record's recipient is the
@@ -26,6 +30,10 @@ _AUTO_HEADERS = (
 )
 _SUBJECT = re.compile(
     r"^\s*(?:auto(?:matic)?[ \-_]?(?:reply|response|antwort|risposta)|auto:|"
+    # Outlook's localized "Automatic reply:" prefixes
+    r"automatische antwort|automatiskt? svar|automaattinen vastaus|automatikus v[aá]lasz|"
+    r"automatyczna odpowied[źz]|automatick[aá] odpov[eě][dď]|resposta autom[aá]tica|"
+    r"автоматический ответ|自动回复|자동 응답|"
     r"out of (?:the )?office|away from (?:the )?office|on vacation|vacation|"
     r"abwesenheit|abwesend|réponse automatique|r[ée]ponse automatique|absence|"
     r"respuesta autom[aá]tica|fuera de la oficina|risposta automatica|"
@@ -35,6 +43,15 @@ _SUBJECT = re.compile(
 _BODY = re.compile(
     r"\b(?:out of (?:the )?office|on vacation|on holiday|away (?:from|until)|"
     r"currently away|limited access to e-?mail|will be back|returning (?:to the office )?on)\b",
+    re.IGNORECASE,
+)
+# Challenge-response systems (the sender must prove it is human) and list moderation holds.
+_CHALLENGE_OR_HOLD = re.compile(
+    r"\bchallenge[ \-/]response\b|"
+    r"\b(?:confirm|verify|prove)\s(?:that\s)?you\s(?:are|'re)\s(?:a\s)?(?:human|real\sperson)\b|"
+    r"\bawaits\s(?:the\s)?moderator(?:'s)?\sapproval\b|"
+    r"\bheld\s(?:until|for)\s(?:the\s)?(?:list\s)?moderat(?:or|ion)\b|"
+    r"\b(?:pending|waiting\sfor)\s(?:the\s)?moderator(?:'s)?\s(?:approval|review)\b",
     re.IGNORECASE,
 )
 _BOUNCE_SENDER = re.compile(r"mailer-daemon|postmaster|mail delivery", re.IGNORECASE)
@@ -51,7 +68,14 @@ def matches(view: MessageView) -> bool:
         return True
     if _SUBJECT.search(view.subject):
         return True
+    if is_challenge_or_hold(view):
+        return True
     return auto_submitted.startswith("auto-") and bool(_BODY.search(view.body_text[:2000]))
+
+
+def is_challenge_or_hold(view: MessageView) -> bool:
+    """A challenge-response request or a post held for list moderation (not a failure)."""
+    return bool(_CHALLENGE_OR_HOLD.search(view.subject) or _CHALLENGE_OR_HOLD.search(view.opening))
 
 
 def parse(view: MessageView) -> list[BounceRecord]:

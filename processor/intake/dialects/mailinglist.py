@@ -2,13 +2,16 @@
 
 "You are not a member of this mailing list <list@example.org>" and the like: the
 refused recipient is the list address, named in the first lines. ``X-MLServer`` /
-``X-Mailman-Version`` / ``List-Id`` headers identify the list software.
+``X-Mailman-Version`` / ``List-Id`` headers identify the list software. A post held for
+moderation ("awaits moderator approval", "is being held until the list moderator can
+review it") is not a refusal: it is left to the auto-reply reader.
 """
 
 from __future__ import annotations
 
 import re
 
+from processor.intake.autoreply import is_challenge_or_hold
 from processor.intake.dialects.common import candidate_recipients, reason_text, records_from_blocks
 from processor.intake.record import BounceRecord
 from processor.intake.view import MessageView
@@ -38,9 +41,10 @@ _LIST_HEADERS = ("X-MLServer", "X-ML-Name", "X-Mailman-Version", "List-Id", "X-S
 
 
 def matches(view: MessageView) -> bool:
-    return view.says_any(_REFUSAL_PHRASES) or any(
+    refusal = view.says_any(_REFUSAL_PHRASES) or any(
         phrase in view.subject.lower() for phrase in _REFUSAL_PHRASES
     )
+    return refusal and not is_challenge_or_hold(view)
 
 
 def parse(view: MessageView) -> list[BounceRecord]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from processor.intake import RecordKind, parse
 from tests.unit.intake.conftest import message
 
@@ -75,3 +77,91 @@ def test_a_human_reply_naming_addresses_is_not_a_bounce() -> None:
     result = parse(data)
 
     assert result.error is not None and result.error.error_class == "not_a_bounce"
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Automatische Antwort: Angebot Mai",
+        "Automatiskt svar: Offert",
+        "Automaattinen vastaus: Tarjous",
+        "Automatyczna odpowiedź: Oferta",
+        "Resposta automática: Oferta",
+        "=?utf-8?Q?R=C3=A9ponse_automatique=C2=A0:_Offre?=",
+        "=?UTF-8?B?6Ieq5YuV5b+c562UOiDmlrDnnYDllYblk4E=?=",
+    ],
+)
+def test_localized_automatic_reply_subjects(subject: str) -> None:
+    data = message(
+        {"From": "Kim <kim@example.de>", "To": "news@sender.example", "Subject": subject},
+        "Ich bin bis zum 10.05. nicht im Buero.\n",
+    )
+
+    records = parse(data).records
+
+    assert [(r.kind, r.recipient) for r in records] == [(RecordKind.AUTOREPLY, "kim@example.de")]
+
+
+def test_an_auto_reply_quoting_a_bounce_is_still_an_auto_reply() -> None:
+    data = message(
+        {
+            "From": "dan@newco.example",
+            "To": "news@sender.example",
+            "Subject": "Re: Digest",
+            "Auto-Submitted": "auto-replied",
+        },
+        "I have left OldCo. Mail to my old address dan@oldco.example is returned with\n"
+        '"550 5.1.1 User unknown". Please update your address book.\n',
+    )
+
+    records = parse(data).records
+
+    assert [(r.kind, r.recipient) for r in records] == [(RecordKind.AUTOREPLY, "dan@newco.example")]
+
+
+def test_a_challenge_response_request_is_not_a_failure() -> None:
+    data = message(
+        {"From": "hana@verified.example", "To": "news@sender.example", "Subject": "Re: Digest"},
+        "I use a challenge-response system against spam. Your message is held until you\n"
+        "confirm you are a human: https://verify.verified.example/c/1\n",
+    )
+
+    records = parse(data).records
+
+    assert [(r.kind, r.recipient) for r in records] == [
+        (RecordKind.AUTOREPLY, "hana@verified.example")
+    ]
+
+
+def test_a_post_held_for_list_moderation_is_not_a_failed_list_address() -> None:
+    data = message(
+        {
+            "From": "team-owner@lists.example.org",
+            "To": "news@sender.example",
+            "Subject": "Your message to team@lists.example.org awaits moderator approval",
+            "X-Mailman-Version": "2.1.39",
+        },
+        "Your mail to 'team@lists.example.org' with the subject\n\n    Digest\n\n"
+        "Is being held until the list moderator can review it for approval.\n\n"
+        "The reason it is being held:\n\n    Post by non-member to a members-only list\n",
+    )
+
+    records = parse(data).records
+
+    assert [r.kind for r in records] == [RecordKind.AUTOREPLY]
+    assert records[0].recipient == "team-owner@lists.example.org"
+
+
+def test_a_list_refusal_is_still_a_failure() -> None:
+    data = message(
+        {
+            "From": "team-owner@lists.example.org",
+            "To": "news@sender.example",
+            "Subject": "Your message to team@lists.example.org was rejected",
+        },
+        "You are not a member of this mailing list <team@lists.example.org>.\n",
+    )
+
+    records = parse(data).records
+
+    assert [(r.kind, r.recipient) for r in records] == [(RecordKind.DSN, "team@lists.example.org")]
