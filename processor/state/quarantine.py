@@ -32,6 +32,8 @@ Rules (the values are in ``rules/quarantine.yaml``):
   ``with_errors``, a report whose own time is after ``last_error_at`` resets the
   counter. It does nothing to a quarantined or denylisted address, nor when older than
   the last counted error.
+* **Delays** (a delay report, ``Action: delayed``): change nothing unless the policy's
+  ``count_delays`` is on; the message is still queued and its final outcome counts.
 * **Timers.** A quarantine or denylisting is released at ``release_at`` (back to
   ``valid``, counter at 0). A ``with_errors`` counter lapses at ``errors_reset_at``
   (``last_error_at + reset_after``), back to ``valid``.
@@ -301,6 +303,8 @@ def changes(
     action = policy.rule_for(signal.reason).action
     if signal.is_success:
         changed = _on_success(current, signal, now, policy)
+    elif signal.is_delay and not policy.count_delays:
+        changed = None  # a warning: the message is still queued, its outcome counts later
     elif action is ReasonAction.DENYLIST:
         changed = _on_denylisting_error(current, signal, now, policy)
     elif action is ReasonAction.COUNT and signal.failure_type in policy.counting_failure_types:

@@ -96,6 +96,7 @@ class QuarantinePolicy(BaseModel):
 
     version: str = Field(min_length=1)
     counting_failure_types: frozenset[FailureType] = frozenset({FailureType.HARD, FailureType.SOFT})
+    count_delays: bool = False  # whether a delay report (Action: delayed) is an error
     min_spacing: timedelta | None = None
     reset_after: timedelta | None = None
     success_resets: bool = True

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from processor.qualify.result import FailureType, Reason
 
 SUCCESS_MARKER = "delivered"
+DELAY_MARKER = "delayed"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -40,6 +41,7 @@ class AddressSignal(BaseModel):
     ruleset_version: str = ""
     event_id: str = ""
     is_success: bool = False  # a delivered report, not a failure
+    is_delay: bool = False  # a delay report (Action: delayed): the message is still queued
 
     @field_validator("event_time")
     @classmethod
@@ -53,7 +55,7 @@ class AddressSignal(BaseModel):
         """From a decoded ``FailureEvent`` dict; ``address`` is the record key when given.
 
         A success report (kind or detail ``delivered``) becomes a signal with
-        ``is_success`` set.
+        ``is_success`` set; a delay report (action ``delayed``) one with ``is_delay`` set.
         """
         event_time = event["event_time"]
         if isinstance(event_time, int):  # epoch milliseconds, when decoded without logical types
@@ -67,4 +69,5 @@ class AddressSignal(BaseModel):
             ruleset_version=event.get("ruleset_version") or "",
             event_id=event.get("event_id") or "",
             is_success=SUCCESS_MARKER in (event.get("kind"), event.get("detail")),
+            is_delay=str(event.get("action") or "").strip().lower() == DELAY_MARKER,
         )

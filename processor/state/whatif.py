@@ -158,6 +158,7 @@ def _signal(item: DiffInput, qualification: Qualification) -> AddressSignal | No
         rule_id=qualification.rule_id,
         ruleset_version=qualification.ruleset_version,
         is_success=record.kind is RecordKind.DELIVERED,
+        is_delay=(record.action or "").lower() == "delayed",
     )
 
 

@@ -30,6 +30,7 @@ class ModelSignal:
     rule_id: str = "r"
     ruleset_version: str = "rs"
     success: bool = False
+    delay: bool = False  # a delay report (Action: delayed)
 
 
 def fresh(address: str) -> dict[str, Any]:
@@ -59,6 +60,7 @@ class ReferenceModel:
         self.reset_after = _ms(policy.reset_after)
         self.keep = policy.keep_errors
         self.success_resets = policy.success_resets
+        self.count_delays = policy.count_delays
         self.counting_types = {str(t) for t in policy.counting_failure_types}
         self.rules = {
             str(reason): (str(rule.action), rule.quarantine_at, _ms(rule.release_after))
@@ -101,6 +103,8 @@ class ReferenceModel:
         action, threshold, duration = self.rules.get(s.reason, ("ignore", None, None))
         if s.success:
             changed = self._success(a, s)
+        elif s.delay and not self.count_delays:
+            changed = False
         elif action == "denylist":
             changed = self._complaint(a, s, now, duration)
         elif action == "count" and s.failure_type in self.counting_types:

@@ -44,6 +44,7 @@ def to_signal(step: ModelSignal) -> AddressSignal:
         ruleset_version=step.ruleset_version,
         event_id=f"id-{step.time}",
         is_success=step.success,
+        is_delay=step.delay,
     )
 
 
@@ -94,6 +95,7 @@ def policies(draw: st.DrawFn) -> QuarantinePolicy:
         min_spacing=draw(durations),
         reset_after=draw(durations),
         success_resets=draw(st.booleans()),
+        count_delays=draw(st.booleans()),
         keep_errors=draw(st.integers(1, 4)),
         reasons={reason: draw(reason_rules()) for reason in Reason},
     )
@@ -127,6 +129,7 @@ def histories(draw: st.DrawFn, with_scans: bool = True) -> list[ModelSignal | Sc
                 rule_id=draw(st.sampled_from(["r1", "status:5.1.1", "gmail-quota"])),
                 ruleset_version=draw(st.sampled_from(["1.0.0+aa", "1.1.0+bb"])),
                 success=success,
+                delay=not success and draw(st.integers(0, 4)) == 0,
             )
         )
     return steps

@@ -285,3 +285,56 @@ def test_policy_durations_and_validation(tmp_path: Path) -> None:
         load_quarantine_policy(path)
     unnamed = parse_quarantine_policy({"version": "x", "reasons": {}})
     assert not apply(None, failure(Reason.USER_UNKNOWN, T0), unnamed)[1]
+
+
+def test_delay_reports_do_not_count_unless_the_policy_says_so() -> None:
+    """A delay warning (DSN Action: delayed) is not an outcome: five daily warnings for a
+    slow host must not quarantine the address; the final bounce counts when it comes."""
+    delays = [
+        failure(Reason.UNREACHABLE, T0 + n * DAY).model_copy(update={"is_delay": True})
+        for n in range(6)
+    ]
+
+    assert not POLICY.count_delays
+    assert run(failure(Reason.UNREACHABLE, T0 - DAY), *delays).error_count == 1
+    counting = POLICY.model_copy(update={"count_delays": True})
+    assert run(*delays, policy=counting).status is Status.QUARANTINED
+
+
+def test_delay_flag_is_read_from_the_failure_event_action() -> None:
+    event = {
+        "recipient": ADDRESS,
+        "event_time": T0,
+        "failure_type": "soft",
+        "reason": "unreachable",
+        "action": "Delayed",
+    }
+
+    assert AddressSignal.from_failure_event(event).is_delay
+    assert not AddressSignal.from_failure_event({**event, "action": "failed"}).is_delay
+    assert not AddressSignal.from_failure_event({**event, "action": None}).is_delay
+
+
+@pytest.mark.parametrize("feedback_type", ["not-spam", "auth-failure"])
+def test_reports_that_are_not_complaints_do_not_denylist(feedback_type: str) -> None:
+    """A 'not spam' report, or the spoofing victim of an RFC 6591 DMARC failure report,
+    must leave the recipient alone (the shipped rules and policy together)."""
+    from processor.intake.record import BounceRecord, RecordKind
+    from processor.qualify import load_engine
+
+    decided = load_engine().qualify(
+        BounceRecord(kind=RecordKind.ARF, recipient=ADDRESS, feedback_type=feedback_type)
+    )
+    signal = AddressSignal(
+        address=ADDRESS,
+        event_time=T0,
+        failure_type=decided.failure_type,
+        reason=decided.reason,
+        rule_id=decided.rule_id,
+    )
+
+    assert changes(None, signal, POLICY) == ()
+    abuse = load_engine().qualify(
+        BounceRecord(kind=RecordKind.ARF, recipient=ADDRESS, feedback_type="abuse")
+    )
+    assert run(signal.model_copy(update={"reason": abuse.reason})).status is Status.DENYLISTED
