@@ -7,12 +7,15 @@ through as metadata. A reply code or enhanced status missing from the record is 
 of the diagnostic text, which also wins over a stated status that is only a class
 (``5.0.0``) or whose class contradicts the reply. A multi-line reply logged as one string
 (``550-5.1.1 ... 550 5.1.1 ...``, with or without its line breaks) is joined into one line.
-Records must be UTF-8 (RFC 8259): undecodable bytes would make up a recipient.
+Records should be UTF-8 (RFC 8259). A recipient that is not is an error (undecodable bytes
+would make up an address); other strings with 8-bit bytes that are not UTF-8 (a reply
+logged in Latin-1) are read as Windows-1252.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -98,17 +101,51 @@ def parse_json(data: bytes) -> ParseResult:
     """Bytes holding one JSON object to a result (``bad_json`` when they do not)."""
     try:
         text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return _error(
-            "bad_json",
-            f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
-            "SMTP records must be UTF-8 JSON",
-        )
+        clean = True
+    except UnicodeDecodeError:
+        text = data.decode("utf-8-sig", "surrogateescape")
+        clean = False
     try:
         obj = json.loads(text)
     except (ValueError, RecursionError) as exc:
         return _error("bad_json", f"not valid JSON: {exc}")
+    if not clean:
+        recipient = obj.get("recipient") if isinstance(obj, dict) else None
+        if isinstance(recipient, str) and _UNDECODED.search(recipient):
+            raw = recipient.encode("utf-8", "surrogateescape")
+            return _error(
+                "bad_recipient",
+                f"the recipient is not valid UTF-8: {raw!r}; SMTP records must be UTF-8 JSON",
+            )
+        obj = _repaired(obj)
     return parse_smtp_record(obj)
+
+
+# bytes that were not UTF-8, kept by the "surrogateescape" decoding as U+DC80..U+DCFF
+_UNDECODED = re.compile("[\udc80-\udcff]")
+
+
+def _repaired(value: Any) -> Any:
+    """``value`` with every string's non-UTF-8 bytes read as Windows-1252 (Latin-1 where
+    that has no character): a server reply logged in an 8-bit charset ("Boîte pleine")
+    keeps its words. Only the recipient must be UTF-8 (it is the key downstream)."""
+    if isinstance(value, str):
+        if not _UNDECODED.search(value):
+            return value
+        raw = value.encode("utf-8", "surrogateescape")
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        try:
+            return raw.decode("cp1252")
+        except UnicodeDecodeError:
+            return raw.decode("latin-1")
+    if isinstance(value, dict):
+        return {_repaired(key): _repaired(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_repaired(item) for item in value]
+    return value
 
 
 def _reply_code(value: Any) -> int | None:

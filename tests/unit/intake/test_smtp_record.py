@@ -130,19 +130,27 @@ def test_stated_status_against_the_diagnostic(
     assert record.status == expected
 
 
-@pytest.mark.parametrize(
-    "line",
-    [
-        b'{"recipient": "j\xe9r\xf4me@example.fr", "diagnostic": "550 5.1.1 User unknown"}',
-        b'{"recipient": "a@example.fr", "diagnostic": "550 5.1.1 bo\xeete inexistante"}',
-    ],
-)
-def test_a_record_that_is_not_utf8_is_an_error(line: bytes) -> None:
+def test_a_recipient_that_is_not_utf8_is_an_error() -> None:
+    line = b'{"recipient": "j\xe9r\xf4me@example.fr", "diagnostic": "550 5.1.1 User unknown"}'
+
     result = parse(line, format="json")
 
-    assert result.error is not None and result.error.error_class == "bad_json"
-    assert "UTF-8" in result.error.message
+    assert result.error is not None and result.error.error_class == "bad_recipient"
+    assert "UTF-8" in result.error.message and "j\\xe9r\\xf4me" in result.error.message
     assert result.records == []
+
+
+def test_a_reply_logged_in_latin1_keeps_its_words() -> None:
+    """Only the recipient must be UTF-8: 8-bit bytes elsewhere are read as Windows-1252."""
+    line = (
+        b'{"recipient": "a@example.fr", "diagnostic": "552 5.2.2 Bo\xeete pleine",'
+        b' "site": "S\xe8te", "mx": "mx.example.fr"}'
+    )
+
+    record = parse(line, format="json").records[0]
+
+    assert (record.diagnostic, record.status) == ("552 5.2.2 Boîte pleine", "5.2.2")
+    assert record.metadata == {"site": "Sète"}
 
 
 def test_a_byte_order_mark_is_allowed() -> None:
