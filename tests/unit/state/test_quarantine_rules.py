@@ -315,10 +315,11 @@ def test_delay_flag_is_read_from_the_failure_event_action() -> None:
     assert not AddressSignal.from_failure_event({**event, "action": None}).is_delay
 
 
-@pytest.mark.parametrize("feedback_type", ["not-spam", "auth-failure"])
+@pytest.mark.parametrize("feedback_type", ["not-spam", "auth-failure", "virus"])
 def test_reports_that_are_not_complaints_do_not_denylist(feedback_type: str) -> None:
-    """A 'not spam' report, or the spoofing victim of an RFC 6591 DMARC failure report,
-    must leave the recipient alone (the shipped rules and policy together)."""
+    """A 'not spam' report, the spoofing victim of an RFC 6591 DMARC failure report, or
+    an anti-virus system's 'virus' report must leave the recipient alone (the shipped
+    rules and policy together)."""
     from processor.intake.record import BounceRecord, RecordKind
     from processor.qualify import load_engine
 
