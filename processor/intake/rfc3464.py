@@ -147,7 +147,7 @@ def _type_and_value(value: str | None) -> tuple[str | None, str | None]:
 def records_from_fields(view: MessageView, text: str, *, dialect: str = NAME) -> list[BounceRecord]:
     """One record per recipient block of a delivery-status body."""
     message_fields, blocks = read_fields(text)
-    reporting_mta = _type_and_value(message_fields.get("reporting-mta"))[1]
+    reporting_mta = _mta_name(message_fields.get("reporting-mta"))
     arrival_date = parse_date(message_fields.get("arrival-date"))
     records = []
     for block in blocks:
@@ -173,13 +173,25 @@ def records_from_fields(view: MessageView, text: str, *, dialect: str = NAME) ->
                 diagnostic=diagnostic,
                 diagnostic_type=diagnostic_type,
                 original_recipient=_field_address(block, "original-recipient"),
-                remote_mta=_type_and_value(block.get("remote-mta"))[1],
+                remote_mta=_mta_name(block.get("remote-mta")),
                 reporting_mta=reporting_mta,
                 arrival_date=arrival_date,
                 last_attempt_date=parse_date(block.get("last-attempt-date")),
             )
         )
     return records
+
+
+_MTA_COMMENT = re.compile(r"\s*\(.*$", re.DOTALL)
+
+
+def _mta_name(value: str | None) -> str | None:
+    """The host of a Reporting-MTA / Remote-MTA field, without a comment after it and
+    the root dot (``dns; mx.example.com. (192.0.2.1, the server for ...)``)."""
+    name = _type_and_value(value)[1]
+    if name is None:
+        return None
+    return _MTA_COMMENT.sub("", name).rstrip(".") or name
 
 
 def _implied_action(status: str | None, diagnostic: str | None) -> str | None:
