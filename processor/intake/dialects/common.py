@@ -216,13 +216,19 @@ _RECIPIENT_LABEL = re.compile(r"^(?:[^\W\d][\w()-]{0,24} ){0,2}[^\W\d][\w()-]{0,
 _ADDRESS_TYPE = re.compile(r"^\[?smtp:", re.IGNORECASE)
 
 
+# the display name before an address in angle brackets ('"Uma Patel" <uma@example.ca>')
+_DISPLAY_NAME = re.compile(r'^(?:"[^"\n]*"|[^"<>@:\n]{1,64}?)[ \t]*(?=<[^<>]+>\W*$)')
+_AROUND_ADDRESS = " <>:;,.()\t\"'-*[]"
+
+
 def _strip_recipient_only_line(block: str, recipient: str) -> str:
     lines = block.split("\n")
     if lines:
         first = lines[0].strip()
-        if first.strip(" <>:,.\t\"'-*").lower() != recipient:
+        if first.strip(_AROUND_ADDRESS).lower() != recipient:
             first = _ADDRESS_TYPE.sub("", _RECIPIENT_LABEL.sub("", first, count=1))
-        if first.strip(" <>:,.\t\"'-*[]").lower() == recipient:
+            first = _DISPLAY_NAME.sub("", first, count=1)
+        if first.strip(_AROUND_ADDRESS).lower() == recipient:
             lines = lines[1:]
     return "\n".join(lines).strip()
 
