@@ -17,6 +17,7 @@ match the delimiter lines actually used (the delimiter found in the body wins), 
 
 from __future__ import annotations
 
+import base64
 import re
 from collections import Counter
 from email import policy as email_policy
@@ -61,7 +62,7 @@ def expand(message: Message, depth: int = 0) -> None:
     elif content_type in _ATTACHED_MESSAGES and payload and not payload.isspace():
         encoding = first_header(message, "content-transfer-encoding") or ""
         if encoding.strip().lower() in {"base64", "quoted-printable"}:
-            raw = message.get_payload(decode=True)
+            raw = decoded_payload(message)
             text = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else payload
         else:
             text = payload
@@ -299,6 +300,24 @@ def _used_boundary(body: str) -> str | None:
         if count >= 2 or f"--{candidate}--" in body:
             return candidate
     return None
+
+
+_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]+")
+
+
+def decoded_payload(part: Message) -> bytes | None:
+    """:meth:`Message.get_payload` with ``decode=True``, except for a base64 body cut one
+    character into a group (a truncated bounce ends mid-line): the stdlib hands that back
+    still encoded; here the complete groups are decoded and the lone character dropped."""
+    payload = raw_payload(part)
+    if isinstance(payload, str) and (
+        (first_header(part, "content-transfer-encoding") or "").strip().lower() == "base64"
+    ):
+        encoded = _NOT_BASE64.sub(b"", payload.encode("ascii", "surrogateescape"))
+        if len(encoded) % 4 == 1:
+            return base64.b64decode(encoded[:-1])
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else None
 
 
 _STRAY_PARAMS = re.compile(r"\s*(?:[A-Za-z\-]+=\"[^\"\n]*\";?\s*\n)+")

@@ -10,18 +10,30 @@ from __future__ import annotations
 import html
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from email.errors import HeaderParseError
 from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.utils import parsedate_to_datetime
+from urllib.parse import unquote
 
-from processor.intake.mime import content_charset, content_type_of, first_header, raw_payload
+from processor.intake.mime import (
+    content_charset,
+    content_type_of,
+    decoded_payload,
+    first_header,
+    raw_payload,
+)
 
 # -- addresses -------------------------------------------------------------------------
 
-_ADDRESS = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]+@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)*"
-    r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
+_DOMAIN = (
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
 )
+_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]+@" + _DOMAIN)
+# a quoted local part (RFC 5321 Quoted-string): "first last"@example.org
+_QUOTED_ADDRESS = re.compile(r'"(?:[^"\\\n]|\\.){1,64}"@' + _DOMAIN)
+# an address in angle brackets, whatever its characters (RFC 6531 paths hold UTF-8)
+_BRACKETED = re.compile(r"<([^\s<>]{1,254})>")
 _NON_RECIPIENT_LOCAL_PARTS = frozenset(
     {"mailer-daemon", "postmaster", "mailerdaemon", "mail-daemon", "double-bounce"}
 )
@@ -29,6 +41,8 @@ _NON_RECIPIENT_LOCAL_PARTS = frozenset(
 
 def find_addresses(text: str) -> list[str]:
     """Every e-mail address in ``text``, in order, normalised, without duplicates."""
+    if '"@' in text or not text.isascii():
+        return _find_unusual_addresses(text)
     seen: dict[str, None] = {}
     for match in _ADDRESS.finditer(text):
         # what normalize_address gives for a text that is one whole address match
@@ -37,6 +51,77 @@ def find_addresses(text: str) -> list[str]:
         if local and "." in domain:
             seen.setdefault(address, None)
     return list(seen)
+
+
+def _find_unusual_addresses(text: str) -> list[str]:
+    """:func:`find_addresses` for text that may hold a quoted local part or non-ASCII
+    letters: quoted addresses and UTF-8 addresses (in ``<>``, or glued to the ASCII part
+    of a match by letters of an alphabetic script) are read whole, never as the ASCII
+    tail of their local part (``jürgen@example.de`` is not ``rgen@example.de``)."""
+    found: list[tuple[int, str]] = []
+    spans: list[tuple[int, int]] = []
+    if '"@' in text:
+        for match in _QUOTED_ADDRESS.finditer(text):
+            found.append((match.start(), match.group(0).lower()))
+            spans.append(match.span())
+    if not text.isascii():
+        for match in _BRACKETED.finditer(text):
+            inner = match.group(1)
+            if not inner.isascii() and _INTERNATIONAL_ADDRESS.fullmatch(inner):
+                found.append((match.start(1), inner.lower()))
+                spans.append(match.span(1))
+    for match in _ADDRESS.finditer(text):
+        start, end = match.span()
+        if any(low <= start < high for low, high in spans):
+            continue
+        if (start and _glued(text[start - 1])) or (end < len(text) and _glued(text[end])):
+            token = _token_around(text, start, end)
+            if _INTERNATIONAL_ADDRESS.fullmatch(token):
+                found.append((start, token.lower()))
+            continue
+        address = match.group(0).strip(".'\"").lower()
+        local, _, domain = address.partition("@")
+        if local and "." in domain:
+            found.append((start, address))
+    found.sort(key=lambda item: item[0])
+    return list(dict.fromkeys(address for _, address in found))
+
+
+def _glued(character: str) -> bool:
+    """A letter of an alphabetic script (not ASCII, not CJK): it continues the address
+    (``ü`` in ``jürgen@...``); CJK text may abut an address without a space."""
+    return not character.isascii() and character.isalpha() and ord(character) < 0x2E80
+
+
+_TOKEN_END = frozenset(" \t\n<>()[],;:\"'")
+
+
+def _token_around(text: str, start: int, end: int) -> str:
+    """The run of characters around ``text[start:end]`` up to a space or punctuation."""
+    while start > 0 and text[start - 1] not in _TOKEN_END:
+        start -= 1
+    while end < len(text) and text[end] not in _TOKEN_END:
+        end += 1
+    return text[start:end].rstrip(".")
+
+
+# an address in angle brackets that a line wrap split ("<long.name@sub-\n    domain.example>")
+_WRAPPED_ADDRESS = re.compile(r"<([^\s<>]{1,200})\n[ \t]*([^\s<>]{1,200})>")
+
+
+def join_wrapped_addresses(text: str) -> str:
+    """``text`` with the angle-bracketed addresses that a hard line wrap split (a bounce
+    forwarded or re-wrapped at 76 columns) joined back onto one line."""
+    if "<" not in text:
+        return text
+
+    def join(match: re.Match[str]) -> str:
+        joined = match.group(1) + match.group(2)
+        if joined.count("@") == 1 and find_addresses(f"<{joined}>") == [joined.lower()]:
+            return f"<{joined}>"
+        return match.group(0)
+
+    return _WRAPPED_ADDRESS.sub(join, text)
 
 
 def normalize_address(value: str | None) -> str | None:
@@ -48,6 +133,10 @@ def normalize_address(value: str | None) -> str | None:
         kind, _, rest = text.partition(";")
         if kind.strip().lower() in {"rfc822", "rfc-822", "x-unknown", "unknown", "utf-8"}:
             text = rest.strip()
+    if '"@' in text:
+        quoted = _QUOTED_ADDRESS.search(text)
+        if quoted is not None:
+            return quoted.group(0).lower()
     match = _ADDRESS.search(text) if text.isascii() else _international_address(text)
     if match is None:
         return None
@@ -367,9 +456,21 @@ def decode_words(raw: str) -> str:
     if "=?" in raw:
         try:
             text = str(make_header(decode_header(raw)))
-        except (LookupError, UnicodeError, ValueError, AssertionError):
-            text = raw
+        except (LookupError, UnicodeError, ValueError, AssertionError, HeaderParseError):
+            text = _ENCODED_WORD.sub(_decode_one_word, raw)  # each word alone
     return " ".join(text.split())
+
+
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+
+
+def _decode_one_word(match: re.Match[str]) -> str:
+    """One RFC 2047 encoded word decoded, or left as it was when it cannot be (a base64
+    word cut short, an unknown charset): one broken word must not cost the others."""
+    try:
+        return str(make_header(decode_header(match.group(0))))
+    except (LookupError, UnicodeError, ValueError, AssertionError, HeaderParseError):
+        return match.group(0)
 
 
 _UNDECLARED_FALLBACKS = ("euc_jp", "cp932")
@@ -402,7 +503,7 @@ def part_text(part: Message) -> str:
     if isinstance(raw, str) and _is_plain_ascii_text(part, raw):
         text = raw  # what decoding would give, without the round trip through bytes
     else:
-        payload = part.get_payload(decode=True)
+        payload = decoded_payload(part)
         if isinstance(payload, bytes):
             text = decode_bytes(payload, content_charset(part))
         else:
@@ -437,8 +538,23 @@ _TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.DOTALL | re.IGNORE
 _BLOCK_TAG = re.compile(r"<\s*(br|/p|/div|/tr|/li|/h\d|p|div|tr|li)\b[^>]*>", re.IGNORECASE)
 
 
+# a link to an address: its words may not name it ("this recipient")
+_MAILTO_LINK = re.compile(
+    r"<a\b[^>]*?\bhref\s*=\s*[\"']?mailto:([^\"'?>\s]+)[^>]*>(.*?)</a\s*>",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _mailto_text(match: re.Match[str]) -> str:
+    address, words = unquote(html.unescape(match.group(1))), match.group(2)
+    return words if address.lower() in html.unescape(words).lower() else f"{words} ({address})"
+
+
 def html_to_text(markup: str) -> str:
-    """Crude but safe HTML to text: block tags become newlines, entities decoded."""
+    """Crude but safe HTML to text: block tags become newlines, entities decoded, and
+    the address of a ``mailto:`` link written out when its words do not show it."""
+    if "mailto:" in markup:
+        markup = _MAILTO_LINK.sub(_mailto_text, markup)
     text = _BLOCK_TAG.sub("\n", markup)
     text = _TAG.sub(" ", text)
     return html.unescape(text)
@@ -448,8 +564,13 @@ def first_line(text: str | None, limit: int = 1000) -> str | None:
     """``text`` collapsed to one line of at most ``limit`` characters, or None."""
     if not text:
         return None
+    if not text.isprintable():  # NUL and other control bytes of a damaged message
+        text = _CONTROL.sub(" ", text)
     collapsed = " ".join(text.split())
     return collapsed[:limit] or None
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
 _MULTILINE_REPLY = re.compile(r"([245]\d\d)-(?:([245]\.\d{1,3}\.\d{1,3})(?=\s))?")

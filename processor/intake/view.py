@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from processor.intake.mime import (
     content_charset,
     content_type_of,
+    decoded_payload,
     header_map,
     parse_headers_then_body,
     raw_payload,
@@ -33,6 +34,7 @@ from processor.intake.text import (
     find_reply_code,
     find_smtp_command,
     first_line,
+    join_wrapped_addresses,
     normalize_address,
     parse_date,
     part_text,
@@ -276,8 +278,8 @@ class MessageView:
             else:
                 plain.append(part_text(leaf.part))
         if any(text.strip() for text in plain):
-            return "\n".join(plain)
-        return "\n".join(part_text(part) for part in rich)
+            return join_wrapped_addresses("\n".join(plain))
+        return join_wrapped_addresses("\n".join(part_text(part) for part in rich))
 
     @cached_property
     def opening(self) -> str:
@@ -477,7 +479,7 @@ def report_part_text(part: Message) -> str:
                     lines.append(body)
                 blocks.append("\n".join(lines))
         return "\n\n".join(blocks)
-    data = part.get_payload(decode=True)
+    data = decoded_payload(part)
     if isinstance(data, bytes):
         return decode_bytes(data, content_charset(part)).replace("\r\n", "\n")
     return payload if isinstance(payload, str) else ""

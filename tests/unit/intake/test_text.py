@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from processor.intake.text import _COMMAND_NAMES, find_smtp_command
@@ -155,6 +155,7 @@ def test_original_marker_finder_agrees_with_the_regex_search(text: str) -> None:
 def test_find_addresses_agrees_with_normalising_each_match(text: str) -> None:
     from processor.intake.text import _ADDRESS, find_addresses, normalize_address
 
+    assume('"@' not in text)  # a quoted local part: test_quoted_and_utf8_addresses_are_whole
     expected: dict[str, None] = {}
     for match in _ADDRESS.finditer(text):
         address = normalize_address(match.group(0))
