@@ -305,16 +305,21 @@ def _used_boundary(body: str) -> str | None:
 _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]+")
 
 
+_BASE64_LINE = 76  # characters of one line of base64 (RFC 2045 §6.8)
+
+
 def decoded_payload(part: Message) -> bytes | None:
     """:meth:`Message.get_payload` with ``decode=True``, except for a base64 body cut one
     character into a group (a truncated bounce ends mid-line): the stdlib hands that back
-    still encoded; here the complete groups are decoded and the lone character dropped."""
+    still encoded; here the complete groups are decoded and the lone character dropped.
+    Only past one full base64 line: a few characters that do not decode (a body that only
+    claims to be base64) stay as the stdlib gives them."""
     payload = raw_payload(part)
     if isinstance(payload, str) and (
         (first_header(part, "content-transfer-encoding") or "").strip().lower() == "base64"
     ):
         encoded = _NOT_BASE64.sub(b"", payload.encode("ascii", "surrogateescape"))
-        if len(encoded) % 4 == 1:
+        if len(encoded) % 4 == 1 and len(encoded) > _BASE64_LINE:
             return base64.b64decode(encoded[:-1])
     data = part.get_payload(decode=True)
     return data if isinstance(data, bytes) else None
