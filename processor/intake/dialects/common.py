@@ -110,12 +110,21 @@ def recipient_blocks(
             continue
         later = [s for s in starts if s > start]
         end = min(later[0] if later else len(lines), start + MAX_DIAGNOSTIC_LINES)
+        # a bounce forwarded inline and quoted ("> <a@b>: host ... said: 550"): the
+        # quote marks of the recipient's line are taken off the lines of its block
+        quoted = _QUOTE_MARK.match(lines[start]) is not None
         chunk: list[str] = []
         blanks = 0
         for number in range(start, end):
             line = lines[number]
             if address not in named_on.get(number, {address}):
                 continue  # a line about another recipient (a summary list named it first)
+            if quoted:
+                line = _QUOTE_MARK.sub("", line, count=1)
+            if chunk and _is_banner(line):
+                if _original_follows(lines, number + 1, end):
+                    break  # "--- Les en-têtes du message original suivent ---"
+                continue  # "----- Transcript of session follows -----": not a reason
             if not line.strip():
                 blanks += 1
                 if blanks >= 2 and any(c.strip() for c in chunk[1:]):
@@ -125,6 +134,24 @@ def recipient_blocks(
             chunk.append(line.strip())
         blocks.append((address, "\n".join(chunk)))
     return blocks
+
+
+_QUOTE_MARK = re.compile(r"^[ \t]*>(?![>])[ \t]?")
+
+
+def _is_banner(line: str) -> bool:
+    """A section banner line (``----- Transcript of session follows -----``)."""
+    return line.lstrip(" \t|").startswith(_BANNER)
+
+
+def _original_follows(lines: list[str], start: int, end: int) -> bool:
+    """True when the first non-blank line from ``start`` is a header of a quoted
+    original (the banner above it introduces the returned message, in any language)."""
+    for number in range(start, min(end + 2, len(lines))):
+        line = lines[number]
+        if line.strip():
+            return _QUOTED_HEADER_LINE.match(line) is not None
+    return False
 
 
 MAX_CONTINUATION_LINES = 3
@@ -152,10 +179,29 @@ def reason_lines(text: str) -> str:
     return "\n".join(keep)
 
 
+# the host a connection was (or was not) made to: Postfix "connect to mx.example.org
+# [192.0.2.1]:25: Connection timed out", qmail "Connected to 192.0.2.1 but sender was
+# rejected." (the lookahead names the first letter: a cheap check before the words)
+_CONNECTED_HOST = re.compile(
+    r"\b(?=[cC])connect(?:ed)?[ \t]+to[ \t]+\[?([A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z0-9\-]+)\]?"
+    r"(?:\[[\d.:a-fA-F]+\])?(?::\d+)?(?:[ \t]*:|[ \t]+but\b)",
+    re.IGNORECASE,
+)
+
+
 def remote_host(text: str) -> str | None:
     """The remote MTA named in a diagnostic (``host mx.example.com said: ...``, or a
-    ``Remote server: mx.example.com`` line)."""
-    match = _REMOTE_HOST.search(text) or _REMOTE_HOST_FIELD.search(text)
+    ``Remote server: mx.example.com`` line, or ``connect to mx.example.com[ip]:25: ...``)."""
+    match = (
+        _REMOTE_HOST.search(text) or _REMOTE_HOST_FIELD.search(text) or _CONNECTED_HOST.search(text)
+    )
+    return match.group(1).lower().rstrip(".") if match else None
+
+
+def connected_host(text: str | None) -> str | None:
+    """The host of a connection failure or refusal named in ``text`` (``connect to
+    mx.example.com[192.0.2.1]:25: Connection refused``), if any."""
+    match = _CONNECTED_HOST.search(text) if text else None
     return match.group(1).lower().rstrip(".") if match else None
 
 
@@ -177,7 +223,7 @@ def records_from_blocks(
     everyone = {recipient for recipient, _ in blocks}
     records = []
     for recipient, block in blocks:
-        diagnostic = _strip_recipient_only_line(block, recipient)
+        diagnostic = _strip_label_lines(_strip_recipient_only_line(block, recipient))
         fallback = fallback_diagnostic
         if fallback:
             fallback = _fallback_for(fallback, recipient, everyone, block=diagnostic)
@@ -221,6 +267,14 @@ _DISPLAY_NAME = re.compile(r'^(?:"[^"\n]*"|[^"<>@:\n]{1,64}?)[ \t]*(?=<[^<>]+>\W
 _AROUND_ADDRESS = " <>:;,.()\t\"'-*[]"
 
 
+def _strip_label_lines(block: str) -> str:
+    """``block`` without the lines that are only a label for the next one ("Error
+    message:", "Reason:"), when something else is left."""
+    lines = block.split("\n")
+    kept = [line for line in lines if not _RECIPIENT_LABEL.fullmatch(line.strip())]
+    return "\n".join(kept) if any(line.strip() for line in kept) else block
+
+
 def _strip_recipient_only_line(block: str, recipient: str) -> str:
     lines = block.split("\n")
     if lines:
@@ -241,7 +295,7 @@ _REASON_WORD = re.compile(
     r"(?:unknown|not exist|no such|invalid|reject|refused|denied|blocked|full|quota|"
     r"over ?quota|disabled|suspended|inactive|expired|timed? ?out|too (?:large|big)|"
     r"exceed|not found|unrouteable|unroutable|no mailbox|does not|doesn't|couldn't|"
-    r"could not|unable|failed|failure|spam|blacklist|blocklist|policy|temporar)"
+    r"could not|unable|failed|failure|failing|spam|blacklist|blocklist|policy|temporar)"
 )
 
 

@@ -8,7 +8,8 @@ information for administrators" / "Remote Server returned '550 5.1.1 ...'".
 
 In the administrators' section each recipient is followed by its own reply line
 ("Remote Server returned '...'", its translation in a localized NDR, or Exchange 2010's
-"#550 5.1.1 ... ##"): that line is the recipient's reply, whatever the order of the
+"#550 5.1.1 ... ##", Exchange 2007's "#< #5.1.1 smtp;550 5.1.1 ...> #SMTP#"): that line
+is the recipient's reply, whatever the order of the
 summary above and whatever the language. When Exchange relays a downstream hop's
 rejection it wraps it (``'554 5.7.0 < #5.7.133 smtp;550 5.7.133 RESOLVER.RST...>'``):
 the inner reply is the real one, the outer 5.7.0 only says "rejected".
@@ -73,6 +74,13 @@ _QUOTED_REPLY = re.compile(r"^[^\n']{0,80}'(?P<reply>[245]\d\d[ -][^\n]*)$", re.
 _HASHED_REPLY = re.compile(
     r"^[ \t]*(?:(?P<host>[\w.-]+)[ \t]+)?#(?P<reply>[245]\d\d[ -][^\n]*?)[ \t]*##", re.MULTILINE
 )
+# Exchange 2007: "#< #5.1.1 smtp;550 5.1.1 User unknown> #SMTP#" (the status, then the
+# reply after "smtp;", up to the closing "> #SMTP#")
+_SMTP_TAGGED_REPLY = re.compile(
+    r"^[ \t]*(?:(?P<host>[\w.-]+)[ \t]+)?#<[ \t]*#[245]\.\d{1,3}\.\d{1,3}[ \t]+smtp;[ \t]*"
+    r"(?P<reply>[245]\d\d[ -][^\n]*?)>[ \t]*#SMTP#",
+    re.MULTILINE | re.IGNORECASE,
+)
 # "554 5.7.0 < #5.7.133 smtp;550 5.7.133 ...>": the wrapped reply of a downstream hop.
 _WRAPPED = re.compile(
     r"<\s*#(?P<status>[245]\.\d{1,3}\.\d{1,3})\s+smtp;\s*(?P<reply>.+?)>?'?\s*$", re.I
@@ -109,12 +117,12 @@ def _replies_by_recipient(body: str) -> dict[str, tuple[str, str | None]]:
     Exchange 2010 ``#...##`` reply), from the administrators' section: a line holding a
     quoted (or ``#...##``) reply right below a line that names one address."""
     found: list[tuple[int, str, str | None]] = []
-    for pattern in (_QUOTED_REPLY, _HASHED_REPLY):
+    for pattern in (_QUOTED_REPLY, _HASHED_REPLY, _SMTP_TAGGED_REPLY):
         for match in pattern.finditer(body):
             reply = match.group("reply")
             if pattern is _QUOTED_REPLY and "'" in reply:
                 reply = reply[: reply.rindex("'")]  # the words after the closing quote
-            host = match.group("host") if pattern is _HASHED_REPLY else None
+            host = match.group("host") if pattern is not _QUOTED_REPLY else None
             found.append((match.start(), reply, _host_name(host)))
     replies: dict[str, tuple[str, str | None]] = {}
     for start, reply, host in sorted(found, key=lambda item: item[0]):
