@@ -20,10 +20,12 @@ from processor.intake.mime import content_type_of, raw_payload, read_message
 from processor.intake.record import BounceRecord, ParseError, ParseResult, RecordKind
 from processor.intake.smtp_record import parse_smtp_record
 from processor.intake.text import (
+    find_addresses,
     find_reply_code,
     find_smtp_command,
     find_status,
     is_generic_status,
+    is_system_address,
 )
 from processor.intake.view import IntakeOptions, MessageView
 
@@ -95,9 +97,19 @@ def read_view(view: MessageView, depth: int = 0) -> list[BounceRecord]:
         records = read_view(MessageView(inner, view.options), depth=depth + 1)
         if records:
             return records
+    if inner is not None and depth < 3 and _wraps_a_bounce(view, inner):
+        # a list manager's "uncaught bounce" or a user forwarding the bounce as attachment
+        records = read_view(MessageView(inner, view.options), depth=depth + 1)
+        if records:
+            return records
     quoted_report = unquote(view.body_text)
     if rfc3464.has_dsn_fields(quoted_report):  # a report pasted into (or forwarded as) text
         records = rfc3464.records_from_fields(view, quoted_report)
+        if records:
+            return _enrich_from_body(view, records)
+    attached_report = rfc3464.attached_fields_text(view)
+    if attached_report is not None:  # the report attached as a text file
+        records = rfc3464.records_from_fields(view, attached_report)
         if records:
             return _enrich_from_body(view, records)
     for dialect in DIALECTS:
@@ -159,6 +171,28 @@ def _enrich_from_body(view: MessageView, records: list[BounceRecord]) -> list[Bo
             update["smtp_code"] = find_reply_code(reason)
         enriched.append(record.model_copy(update=update))
     return enriched
+
+
+# "Fwd:" / "Fw:" and their translations (WG: German, TR: French, RV: Spanish, ENC:
+# Portuguese, Doorst: Dutch, VS: Finnish, VB: Swedish)
+_FORWARD_SUBJECT = re.compile(r"^\s*(?:fwd?|wg|tr|rv|enc|doorst|vs|vb|i)\s*:", re.IGNORECASE)
+_WRAPPER_PHRASES = ("received as a bounce", "uncaught bounce")
+
+
+def _wraps_a_bounce(view: MessageView, inner: Any) -> bool:
+    """True when ``view`` only carries an attached bounce: a forward ("Fwd: ...") or a
+    mailing-list manager's "uncaught bounce notification", and the attachment comes from
+    a mailer daemon (or names its failed recipients)."""
+    if not (
+        _FORWARD_SUBJECT.match(view.subject)
+        or "uncaught bounce" in view.subject.lower()
+        or view.says_any(_WRAPPER_PHRASES)
+    ):
+        return False
+    if inner.get("X-Failed-Recipients"):
+        return True
+    sender = find_addresses(str(inner.get("From") or ""))
+    return bool(sender) and is_system_address(sender[0])
 
 
 _QUOTE_PREFIX = re.compile(r"^[ \t]*>[ \t]?", re.MULTILINE)

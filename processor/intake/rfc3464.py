@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from processor.intake.dialects.common import connected_host
 from processor.intake.record import BounceRecord, RecordKind
 from processor.intake.text import (
     clean_status,
@@ -22,6 +23,7 @@ from processor.intake.text import (
     join_reply_lines,
     normalize_address,
     parse_date,
+    part_text,
 )
 from processor.intake.view import MessageView
 
@@ -131,6 +133,22 @@ def has_dsn_fields(text: str) -> bool:
     return _DSN_FIELD_IN_TEXT.search(text) is not None
 
 
+def attached_fields_text(view: MessageView) -> str | None:
+    """The text of a ``text/plain`` attachment holding the report's fields.
+
+    Some gateways attach the delivery-status fields as a file (``details.txt``) instead of
+    a ``message/delivery-status`` part; the body text skips named attachments, so they are
+    looked up here.
+    """
+    for part in view.parts_of_type("text", {"plain"}):
+        if not part.get_filename():
+            continue
+        text = part_text(part)
+        if has_dsn_fields(text):
+            return text
+    return None
+
+
 _TYPE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9\-]{0,19}")
 
 
@@ -173,7 +191,7 @@ def records_from_fields(view: MessageView, text: str, *, dialect: str = NAME) ->
                 diagnostic=diagnostic,
                 diagnostic_type=diagnostic_type,
                 original_recipient=_field_address(block, "original-recipient"),
-                remote_mta=_mta_name(block.get("remote-mta")),
+                remote_mta=_mta_name(block.get("remote-mta")) or connected_host(diagnostic),
                 reporting_mta=reporting_mta,
                 arrival_date=arrival_date,
                 last_attempt_date=parse_date(block.get("last-attempt-date")),
