@@ -25,6 +25,8 @@ _QUOTED_HEADER_LINE = re.compile(
     re.IGNORECASE,
 )
 _URL = re.compile(r"(?:https?|mailto):\S+", re.IGNORECASE)
+#: a host name (or IPv4 address) as the remote-server patterns read it: dotted labels
+HOST_NAME = r"[A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z0-9\-]+"
 # (the lookahead names the first letters of the alternatives: a cheap check before them)
 # ("host: mx.example.com (192.0.2.1) reason: ..." and "Remote system: dns; mx.example.com"
 # are labelled fields: a colon, full-width in bilingual CJK notices, and a DSN-style
@@ -32,7 +34,7 @@ _URL = re.compile(r"(?:https?|mailto):\S+", re.IGNORECASE)
 _REMOTE_HOST = re.compile(
     r"\b(?=[bhmrs])(?:host|remote host|server|mx|mail server|by|remote system|remote mta)"
     r"(?:\)?[ \t]*[:\uff1a][ \t]*(?:dns;[ \t]*)?|\s+)"
-    r"\[?([A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z0-9\-]+)\]?"
+    r"\[?(" + HOST_NAME + r")\]?"
     r"(?:\s*\[[\d.:a-fA-F]+\])?\s*(?:said|says|replied|responded|\[|:|\()",
     re.IGNORECASE,
 )
@@ -40,7 +42,7 @@ _REMOTE_HOST = re.compile(
 # nothing after it; "Remote server response: 550 ..." is the reply, not the host)
 _REMOTE_HOST_FIELD = re.compile(
     r"\b(?=[rR])remote[ \t]+(?:server|host|mta)[ \t]*:[ \t]*"
-    r"\[?([A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z0-9\-]+)\]?[ \t]*(?:\n|$)",
+    r"\[?(" + HOST_NAME + r")\]?[ \t]*(?:\n|$)",
     re.IGNORECASE,
 )
 
@@ -183,7 +185,7 @@ def reason_lines(text: str) -> str:
 # [192.0.2.1]:25: Connection timed out", qmail "Connected to 192.0.2.1 but sender was
 # rejected." (the lookahead names the first letter: a cheap check before the words)
 _CONNECTED_HOST = re.compile(
-    r"\b(?=[cC])connect(?:ed)?[ \t]+to[ \t]+\[?([A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z0-9\-]+)\]?"
+    r"\b(?=[cC])connect(?:ed)?[ \t]+to[ \t]+\[?(" + HOST_NAME + r")\]?"
     r"(?:\[[\d.:a-fA-F]+\])?(?::\d+)?(?:[ \t]*:|[ \t]+but\b)",
     re.IGNORECASE,
 )
@@ -192,16 +194,19 @@ _CONNECTED_HOST = re.compile(
 def remote_host(text: str) -> str | None:
     """The remote MTA named in a diagnostic (``host mx.example.com said: ...``, or a
     ``Remote server: mx.example.com`` line, or ``connect to mx.example.com[ip]:25: ...``)."""
-    match = (
+    return _host_of(
         _REMOTE_HOST.search(text) or _REMOTE_HOST_FIELD.search(text) or _CONNECTED_HOST.search(text)
     )
-    return match.group(1).lower().rstrip(".") if match else None
 
 
 def connected_host(text: str | None) -> str | None:
     """The host of a connection failure or refusal named in ``text`` (``connect to
     mx.example.com[192.0.2.1]:25: Connection refused``), if any."""
-    match = _CONNECTED_HOST.search(text) if text else None
+    return _host_of(_CONNECTED_HOST.search(text) if text else None)
+
+
+def _host_of(match: re.Match[str] | None) -> str | None:
+    """The host a remote-server pattern captured, lower-cased, without the root dot."""
     return match.group(1).lower().rstrip(".") if match else None
 
 

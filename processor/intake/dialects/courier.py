@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from processor.intake.dialects.common import listed_recipients, section_records
+from processor.intake.dialects.common import HOST_NAME, listed_recipients, section_records
 from processor.intake.record import BounceRecord
 from processor.intake.view import MessageView
 
@@ -22,9 +22,7 @@ _SIGNATURE = ("running the courier mail server",)
 _START = re.compile(r"following recipients? (?:cannot|could not) be delivered[^\n]*\n", re.I)
 _END = re.compile(r"^-{10,}\s*$", re.MULTILINE)
 _RECIPIENT_LINE = re.compile(r"^<([^<>\s]+@[^<>\s]+)>:\s*$", re.MULTILINE)
-_HOST_LINE = re.compile(
-    r"^\s+([A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z0-9\-]+) \[[\d.:a-fA-F]+\]:\s*$", re.MULTILINE
-)
+_HOST_LINE = re.compile(r"^\s+(" + HOST_NAME + r") \[[\d.:a-fA-F]+\]:\s*$", re.MULTILINE)
 
 
 def matches(view: MessageView) -> bool:
