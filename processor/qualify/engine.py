@@ -304,6 +304,7 @@ class _ScopeMatcher:
     """Compiled :class:`Scope`: all set dimensions must match."""
 
     __slots__ = (
+        "actions",
         "commands",
         "diagnostic_types",
         "domains",
@@ -319,6 +320,7 @@ class _ScopeMatcher:
         self.mx = _glob_re(scope.mx)
         self.reporting = _glob_re(scope.reporting_mta)
         self.kinds = frozenset(scope.kinds)
+        self.actions = frozenset(scope.actions)
         self.commands = frozenset(scope.smtp_commands)
         self.diagnostic_types = frozenset(scope.diagnostic_types)
         self.statuses = _glob_re(g for g in scope.statuses if g != "none")
@@ -339,7 +341,8 @@ class _ScopeMatcher:
     @property
     def has_rest(self) -> bool:
         return (
-            self.domains is not None
+            bool(self.actions)
+            or self.domains is not None
             or self.mx is not None
             or self.reporting is not None
             or self.statuses is not None
@@ -347,7 +350,9 @@ class _ScopeMatcher:
         )
 
     def rest(self, record: BounceRecord) -> bool:
-        """The other dimensions: recipient domain, hosts, status code."""
+        """The other dimensions: action, recipient domain, hosts, status code."""
+        if self.actions and (record.action or "failed").lower() not in self.actions:
+            return False
         if self.domains is not None:
             domain = (record.recipient or "").rpartition("@")[2].strip(">").lower()
             if not domain or not self.domains.match(domain):

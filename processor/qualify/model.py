@@ -54,6 +54,9 @@ class Scope(BaseModel):
     reporting_mta: tuple[str, ...] = ()  # matched against the reporting MTA host
     # record kinds: "dsn" (asynchronous bounce, after retries) or "smtp" (synchronous)
     kinds: tuple[Literal["dsn", "smtp", "arf"], ...] = ()
+    # the record's Action: "failed" (given up), "delayed" (a warning, still retried) or
+    # the non-standard "expired" some MTAs write for a message they gave up on
+    actions: tuple[Literal["failed", "delayed", "expired"], ...] = ()
     # the SMTP command the remote server refused (CONN, HELO, EHLO, MAIL, RCPT, DATA), or
     # "none" for a bounce that does not say: "user unknown" answered to DATA is a content
     # filter speaking, not a missing mailbox
@@ -96,6 +99,7 @@ class Scope(BaseModel):
             self.mx,
             self.reporting_mta,
             self.kinds,
+            self.actions,
             self.smtp_commands,
             self.statuses,
             self.diagnostic_types,

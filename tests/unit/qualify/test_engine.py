@@ -281,3 +281,22 @@ def test_fast_fallback_decides_like_the_step_by_step_one(
         diagnostic=text or None,
     )
     assert engine._first_fallback(record) == engine._fallbacks(record)[0][1]
+
+
+def test_action_scope(tmp_path: Path) -> None:
+    d = write_rules(
+        tmp_path,
+        [
+            rule(
+                "gave-up",
+                r"\bblah\b",
+                scope={"kinds": ["dsn"], "actions": ["failed"]},
+                examples=["blah"],
+            )
+        ],
+    )
+    e = load_engine(d)
+    failed = BounceRecord(kind="dsn", action="failed", diagnostic="blah", status="5.0.0")
+    delayed = BounceRecord(kind="dsn", action="delayed", diagnostic="blah", status="4.0.0")
+    assert e.qualify(failed).rule_id == "gave-up"
+    assert e.qualify(delayed).rule_id != "gave-up"
