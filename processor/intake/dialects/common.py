@@ -21,7 +21,11 @@ MAX_DIAGNOSTIC_LINES = 12
 _QUOTED_HEADER_LINE = re.compile(
     r"^\s*(?:Message-ID|Message-Id|In-Reply-To|References|Return-Path|Received|From|Sender|"
     r"Reply-To|Envelope-From|X-[\w-]+|DKIM-Signature|Authentication-Results|Date|To|Cc|"
-    r"Subject):",
+    r"Subject):|"
+    # a localized sender label ("发件人：", "差出人:", "Absender:", "Expéditeur :") names the
+    # sender of the returned message, not a failed recipient
+    r"(?:>\s*)*(?:发件人|發件人|寄件者|寄件人|差出人|送信者|보낸\s?사람|Absender|Exp[ée]diteur|"
+    r"Remitente|Remetente|Mittente|Nadawca|Отправитель)\s*[:：]",
     re.IGNORECASE,
 )
 _URL = re.compile(r"(?:https?|mailto):\S+", re.IGNORECASE)

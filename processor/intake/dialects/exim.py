@@ -22,7 +22,7 @@ _SIGNATURE = (
     "has not yet been delivered to the following",
 )
 _START = re.compile(
-    r"following address(?:\(es\)|es)? (?:failed|has been deferred|have been deferred)\s*:|"
+    r"following address(?:\(es\)|es)? (?:failed|deferred|has been deferred|have been deferred)\s*:|"
     r"has not yet been delivered to the following[^\n]*:|"
     r"could not be delivered to one or more[^\n]*\n(?:[^\n]*\n)?",
     re.IGNORECASE,
@@ -33,6 +33,12 @@ _END = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _DELAYED = re.compile(r"has not yet been delivered|delayed", re.IGNORECASE)
+# Exim's deferral notice: "This is a temporary error. The following address(es) deferred:"
+_DEFERRED = re.compile(
+    r"\bthis is a temporary error\b|"
+    r"following address(?:\(es\)|es)? (?:deferred|ha(?:s|ve) been deferred)",
+    re.IGNORECASE,
+)
 
 
 def matches(view: MessageView) -> bool:
@@ -45,6 +51,7 @@ def parse(view: MessageView) -> list[BounceRecord]:
     delayed = (
         bool(_DELAYED.search(view.subject))
         or "has not yet been delivered" in (view.body_before_original[:2000])
+        or bool(_DEFERRED.search(view.body_before_original[:2000]))
     )
     return section_records(
         view, dialect=NAME, start=_START, end=_END, action="delayed" if delayed else "failed"

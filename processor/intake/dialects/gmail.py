@@ -26,6 +26,31 @@ _START = re.compile(
 )
 
 
+# the legacy notice's lead-in to the remote reply: Google's own prose before it ("Google
+# tried to deliver your message, but it was rejected by the server for the recipient
+# domain example.org by mx.example.org. [192.0.2.1].") is not the reason
+_REPLY_LEAD = re.compile(r"\bThe error that the other server returned was:\s*", re.IGNORECASE)
+# "... rejected by the server for the recipient domain example.org by mx.example.org. [ip]."
+_REJECTED_BY = re.compile(
+    r"\bfor the recipient domain \S+ by ([A-Za-z0-9][A-Za-z0-9.\-]*[A-Za-z0-9])\.? \[",
+    re.IGNORECASE,
+)
+
+
+def _remote_reply(record: BounceRecord) -> BounceRecord:
+    """The legacy notice's record with the remote server's reply as its diagnostic and
+    the host Google named as its remote MTA."""
+    diagnostic = record.diagnostic or ""
+    lead = _REPLY_LEAD.search(diagnostic)
+    if lead is None or not diagnostic[lead.end() :].strip():
+        return record
+    update: dict[str, object] = {"diagnostic": diagnostic[lead.end() :].strip()}
+    host = _REJECTED_BY.search(diagnostic[: lead.start()])
+    if host and not record.remote_mta:
+        update["remote_mta"] = host.group(1).lower()
+    return record.model_copy(update=update)
+
+
 def matches(view: MessageView) -> bool:
     sender = view.from_address or ""
     if not sender.endswith(("@googlemail.com", "@google.com", "@gmail.com")):
@@ -36,10 +61,11 @@ def matches(view: MessageView) -> bool:
 def parse(view: MessageView) -> list[BounceRecord]:
     failed = find_addresses(view.header("X-Failed-Recipients") or "")
     delayed = "delayed" in view.body_before_original[:500] or "Delay" in view.subject
-    return section_records(
+    records = section_records(
         view,
         dialect=NAME,
         start=_START,
         recipients=failed or None,
         action="delayed" if delayed else "failed",
     )
+    return [_remote_reply(record) for record in records]

@@ -20,6 +20,15 @@ _SIGNATURE = (
     "this is the mail system at host",
     "this is the postfix program at host",
     "could not be delivered to one or more recipients. it's attached below",
+    # the delay notice's banner and first line (a paste may start there)
+    "# this is a warning only.  you do not need to resend your message. #",
+)
+# "Your message could not be delivered for more than 4 hour(s). It will be retried until
+# it is 5 day(s) old." - the delay notice, whatever its subject
+_DELAY_NOTICE = re.compile(
+    r"\bTHIS IS A WARNING ONLY\b|could not be delivered for more than \d+ hour\(s\)\.\s+"
+    r"It will be retried",
+    re.IGNORECASE,
 )
 _START = re.compile(r"^\s*The (?:mail system|Postfix program)\s*$", re.IGNORECASE | re.MULTILINE)
 _RECIPIENT_LINE = re.compile(r"^<([^<>\s]+@[^<>\s]+)>(?: \(expanded from [^)]*\))?:", re.MULTILINE)
@@ -31,7 +40,9 @@ def matches(view: MessageView) -> bool:
 
 def parse(view: MessageView) -> list[BounceRecord]:
     listed = listed_recipients(_RECIPIENT_LINE, view.body_before_original)
-    delayed = "delayed" in view.subject.lower() or "Delayed Mail" in view.subject
+    delayed = "delayed" in view.subject.lower() or bool(
+        _DELAY_NOTICE.search(view.body_before_original[:2000])
+    )
     return section_records(
         view,
         dialect=NAME,

@@ -808,3 +808,76 @@ def test_domino_reason_leaves_out_the_template_word_because() -> None:
 
     assert record.dialect == "notes"
     assert record.diagnostic == "User jdoe (jdoe@example.org) not listed in Domino Directory"
+
+
+def _records(raw: bytes) -> list[dict[str, object]]:
+    return [r.model_dump() for r in parse(raw).records]
+
+
+def test_exim_deferral_notice_is_a_delay() -> None:
+    raw = bounce(
+        "This message was created automatically by mail delivery software.\n\n"
+        "A message that you sent could not be delivered to one or more of its\n"
+        "recipients. This is a temporary error. The following address(es) deferred:\n\n"
+        "  user@example.org\n"
+        "    Domain example.net has exceeded the max emails per hour (124/100 (124%)) allowed."
+        "  Message will be reattempted later\n",
+        Subject="Mail delivery deferred: returning message to sender",
+    )
+    [record] = _records(raw)
+    assert record["recipient"] == "user@example.org"
+    assert record["action"] == "delayed"
+    assert str(record["diagnostic"]).startswith("Domain example.net has exceeded")
+
+
+def test_postfix_delay_notice_is_a_delay_without_its_intro() -> None:
+    raw = bounce(
+        "####################################################################\n"
+        "# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #\n"
+        "####################################################################\n\n"
+        "Your message could not be delivered for more than 12 hour(s).\n"
+        "It will be retried until it is 2 day(s) old.\n\n"
+        "                   The mail system\n\n"
+        "<list@example.org>: connect to example.org[192.0.2.1]:25: Connection timed\n"
+        "    out\n",
+        Subject="Mail delivery problem",
+    )
+    [record] = _records(raw)
+    assert (record["recipient"], record["action"], record["dialect"]) == (
+        "list@example.org",
+        "delayed",
+        "postfix",
+    )
+
+
+def test_gmail_legacy_notice_reports_the_remote_reply() -> None:
+    raw = bounce(
+        "Delivery to the following recipient failed permanently:\n\n"
+        "     user@example.org\n\n"
+        "Technical details of permanent failure:\n"
+        "Google tried to deliver your message, but it was rejected by the server for the "
+        "recipient domain example.org by mx.example.org. [192.0.2.6].\n\n"
+        "The error that the other server returned was:\n"
+        "550 #5.1.0 Address rejected.\n",
+        sender="Mail Delivery Subsystem <mailer-daemon@googlemail.com>",
+        Subject="Delivery Status Notification (Failure)",
+    )
+    [record] = _records(raw)
+    assert record["diagnostic"] == "550 #5.1.0 Address rejected."
+    assert record["remote_mta"] == "mx.example.org"
+    assert (record["status"], record["smtp_code"]) == ("5.1.0", 550)
+
+
+def test_a_localized_sender_label_does_not_name_a_failed_recipient() -> None:
+    raw = bounce(
+        "> 您发送的邮件被退回，相关信息如下：\n"
+        ">     发件人：mail@example.cn\n"
+        ">     主题：test\n"
+        "> \n"
+        "> 无法发送到admin@example.com\n"
+        '>     系统应答：(9)connect to the "192.0.2.34(192.0.2.34) of example.com" server '
+        "failed\n",
+        sender="postmaster@example.cn",
+        Subject="Undeliverable",
+    )
+    assert [r["recipient"] for r in _records(raw)] == ["admin@example.com"]
