@@ -14,6 +14,16 @@ iCloud-style report.
   afterwards, see the README), no crash;
 - after: recipient 38/38, status 17/38, reply code 38/38, detail 36/38, no crash.
 
+``heldout_2/``: 23 real bounces (24 failed recipients) of other families: hMailServer,
+Exchange on-premises, cPanel Exim deferrals and delay warnings, Chinese providers
+(NetEase, an English "Bounce reason:" notice, a Chinese notice), legacy Gmail notices
+("Technical details of permanent failure"), Postfix relaying Outlook.com / Hotmail,
+Yandex and Yahoo replies, bare DSN fields pasted as text, a Postfix delay warning.
+
+- before the fixes: recipient 24/24, status 13/24, reply code 24/24, detail 18/24, no
+  crash (one extra recipient: a Chinese notice's sender line);
+- after: recipient 24/24, status 13/24, reply code 24/24, detail 21/24, no crash.
+
 ``heldout_i18n/``: 5 real localized bounces (5 failed recipients) in German, Japanese,
 Polish and Russian. The set is small: few whole localized pastes were found.
 
@@ -64,6 +74,22 @@ SETS = {
             "policyviolation on purpose (microsoft.not-authorized), one sample is no reason "
             "to change that",
             ("025-office365.eml", 2): "same message as row 1",
+        },
+    ),
+    "heldout_2": HeldOutSet(
+        rows=24,
+        detail_at_least=21,
+        detail_xfail={
+            ("002-exchange.eml", 1): "the NDR states only Status 5.1.0 ('other address "
+            "status'); labelled userunknown, but X.1.0 is deliberately left out of the "
+            "status fallback (too vague), so the record stays undefined",
+            ("010-gmail-legacy.eml", 1): "Gmail gave up after 'The recipient server did not "
+            "accept our requests to connect'; labelled networkerror, the rule set says "
+            "expired on purpose (gmail.cannot-connect: Gmail retried until it gave up)",
+            ("021-exim-delay.eml", 1): "Yahoo [TS03] 'All messages from IP will be "
+            "permanently deferred' is labelled badreputation; yahoo.permanently-deferred "
+            "says blocked (an IP-level refusal). Both readings hold; one sample is no "
+            "reason to change the rule",
         },
     ),
     "heldout_i18n": HeldOutSet(
