@@ -6,8 +6,10 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from processor.intake import RecordKind, parse, parse_smtp_record
+from processor.intake import RecordKind, parse, parse_smtp_record, smtp_record
 
 
 def test_full_record() -> None:
@@ -157,3 +159,64 @@ def test_a_byte_order_mark_is_allowed() -> None:
     line = b'\xef\xbb\xbf{"recipient": "a@example.org", "diagnostic": "550 5.1.1 unknown"}'
 
     assert parse(line, format="json").records[0].recipient == "a@example.org"
+
+
+# JSON values as SMTP records carry them, with what orjson and json read differently:
+# integers beyond 64 bits, floats, NaN / infinity, nesting, non-ASCII and escapes
+_JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20)
+)
+_JSON_VALUES = st.recursive(
+    _JSON_SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    extra=st.dictionaries(st.text(max_size=8), _JSON_VALUES, max_size=4),
+    bom=st.booleans(),
+    latin1=st.booleans(),
+)
+def test_the_fast_json_reader_gives_what_the_standard_library_gives(
+    extra: dict[str, object], bom: bool, latin1: bool
+) -> None:
+    record = {"recipient": "u@example.com", "diagnostic": "550 5.1.1 unknown", **extra}
+    data = json.dumps(record, ensure_ascii=False).encode()
+    if latin1:
+        data = data.replace(b"unknown", b"unbekannt \xe4")  # a reply logged in Latin-1
+    if bom:
+        data = b"\xef\xbb\xbf" + data
+    assert smtp_record.parse_json(data) == smtp_record._parse_json_slowly(data)
+
+
+_BIG_INTEGER_RECORD = (
+    b'{"recipient": "u@example.com", "diagnostic": "550 x", "id": 123456789012345678901234567890}'
+)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _BIG_INTEGER_RECORD,
+        b'{"recipient": "u@example.com", "diagnostic": "550 x", "score": NaN}',
+        b'{"recipient": "u@example.com", "diagnostic": "550 x \\ud800"}',
+        b'\xef\xbb\xbf{"recipient": "u@example.com", "diagnostic": "550 x"}',
+        b'{"recipient": "u@example.com", "diagnostic": ',
+        b"[" * 5000 + b"]" * 5000,
+    ],
+)
+def test_json_that_orjson_reads_differently_or_refuses(data: bytes) -> None:
+    assert smtp_record.parse_json(data) == smtp_record._parse_json_slowly(data)
+
+
+def test_an_integer_beyond_64_bits_stays_whole_in_the_metadata() -> None:
+    (record,) = smtp_record.parse_json(_BIG_INTEGER_RECORD).records
+    assert record.metadata["id"] == "123456789012345678901234567890"
