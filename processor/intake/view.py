@@ -419,7 +419,7 @@ class MessageView:
             values["event_time"] = (
                 values.get("last_attempt_date") or values.get("arrival_date") or self.date
             )
-        return BounceRecord(**values)
+        return BounceRecord.model_validate(values)
 
     @cached_property
     def _shared_fields(self) -> dict[str, Any]:
