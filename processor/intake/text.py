@@ -299,8 +299,8 @@ _AFTER_REPLY = re.compile(
     r"(?:the )?(rcpt to|mail from|end of data|data|helo|ehlo|message text|bdat)\b"
 )
 _AFTER_STEP = re.compile(
-    r"(?:the )?(rcpt to|mail from|end of data|data|initial connection|helo|ehlo|greeting|"
-    r"message data|bdat)\b"
+    r"(?:the |pipelined )?(rcpt to|mail from|end of data|data|initial connection|helo|ehlo|"
+    r"greeting|message data|bdat)\b"
 )
 _AFTER_TRANSCRIPT = re.compile(r"(rcpt|mail|data|helo|ehlo|bdat)\b")
 _WORD_START, _LINE_OR_SPACE, _ANYWHERE = 0, 1, 2
@@ -316,6 +316,8 @@ _COMMAND_LEAD_INS: tuple[tuple[str, re.Pattern[str] | None, int], ...] = (
     ("[rcpt_to]", None, _ANYWHERE),
     ("[mail_from]", None, _ANYWHERE),
     ("[data]", None, _ANYWHERE),
+    # Postfix "host mx.example.org[192.0.2.1] refused to talk to me: 554 ..." (the greeting)
+    ("refused to talk to me", None, _WORD_START),
 )
 _COMMAND_NAMES = {
     "rcpt to": "RCPT",
@@ -333,7 +335,17 @@ _COMMAND_NAMES = {
     "ehlo": "EHLO",
     "initial connection": "CONN",
     "greeting": "CONN",
+    "refused to talk to me": "CONN",
 }
+
+
+def command_at(phrase: str) -> str | None:
+    """The SMTP command that ``phrase`` starts with, where an MTA's own words name the
+    step it was at (``RCPT TO:<a@example.org>``, ``end of DATA command)``, ``pipelined
+    end of data``): what follows its "in reply to" / "after", without searching."""
+    head = phrase[:40].lower()
+    match = _AFTER_STEP.match(head) or _AFTER_REPLY.match(head)
+    return _COMMAND_NAMES[match.group(1)] if match is not None else None
 
 
 def find_smtp_command(text: str | None) -> str | None:
@@ -347,7 +359,7 @@ def find_smtp_command(text: str | None) -> str | None:
         while at != -1:
             if at > last_at and _command_lead_in_starts(lowered, at, before):
                 if rest is None:
-                    last_at, found = at, _COMMAND_NAMES[lead_in[1:-1]]
+                    last_at, found = at, _COMMAND_NAMES[lead_in.strip("[] ")]
                 else:
                     match = rest.match(lowered, at + len(lead_in))
                     if match is not None:
@@ -579,7 +591,8 @@ _MULTILINE_REPLY = re.compile(r"([245]\d\d)-(?:([245]\.\d{1,3}\.\d{1,3})(?=\s))?
 def join_reply_lines(diagnostic: str | None) -> str | None:
     """A multi-line SMTP reply folded into one field, without the code that each of its
     lines repeats: ``550-5.1.1 The account 550-5.1.1 does not 550 5.1.1 exist`` becomes
-    ``550 5.1.1 The account does not exist`` (RFC 5321 §4.2.1, RFC 2034 §3)."""
+    ``550 5.1.1 The account does not exist`` (RFC 5321 §4.2.1, RFC 2034 §3); lines a log
+    joined with ``"; "`` (``550-5.1.1 The account; 550 5.1.1 does not exist``) as well."""
     if not diagnostic:
         return diagnostic
     match = _MULTILINE_REPLY.match(diagnostic)
@@ -587,7 +600,9 @@ def join_reply_lines(diagnostic: str | None) -> str | None:
         return diagnostic
     code, status = match.groups()
     with_status = rf"[ -][ \t]*{re.escape(status)}(?=\s|$)|" if status else ""
-    repeated = rf"\s+{re.escape(code)}(?:{with_status}-|(?=\s|$))"
-    rest = re.sub(repeated, " ", diagnostic[match.end() :])
+    rest = diagnostic[match.end() :]
+    # each line's code after a line break or a space, or the "; " that some logs join with
+    before = r"(?:;[ \t]+|\s+)" if f"; {code}" in rest else r"\s+"
+    rest = re.sub(rf"{before}{re.escape(code)}(?:{with_status}-|(?=\s|$))", " ", rest)
     head = f"{code} {status}" if status else code
     return " ".join(f"{head} {rest}".split())

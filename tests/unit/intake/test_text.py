@@ -13,10 +13,11 @@ from processor.intake.text import _COMMAND_NAMES, find_smtp_command
 _REFERENCE = re.compile(
     r"\bin reply to (?:the )?(?P<a>RCPT TO|MAIL FROM|end of DATA|DATA|HELO|EHLO|message text|"
     r"BDAT)\b"
-    r"|\b(?:after|during|while sending|in response to) (?:the )?(?P<b>RCPT TO|MAIL FROM|"
+    r"|\b(?:after|during|while sending|in response to) (?:the |pipelined )?(?P<b>RCPT TO|MAIL FROM|"
     r"end of data|DATA|initial connection|HELO|EHLO|greeting|message data|BDAT)\b"
     r"|(?:^|\s)(?:>>>|-->|Sent <<<) (?P<c>RCPT|MAIL|DATA|HELO|EHLO|BDAT)\b"
-    r"|\[(?P<d>RCPT_TO|MAIL_FROM|DATA)\]",
+    r"|\[(?P<d>RCPT_TO|MAIL_FROM|DATA)\]"
+    r"|\b(?P<e>refused to talk to me)",
     re.IGNORECASE | re.MULTILINE,
 )
 
@@ -42,6 +43,9 @@ _PIECES = st.sampled_from(
         "--> ",
         "Sent <<< ",
         "the ",
+        "pipelined ",
+        "refused to talk to me",
+        "Refused To Talk To Me",
         "RCPT TO",
         "MAIL FROM",
         "end of DATA",
@@ -83,6 +87,8 @@ def test_smtp_command_examples() -> None:
     assert find_smtp_command("refused during the initial connection") == "CONN"
     assert find_smtp_command("said: 550 after RCPT TO, then in reply to end of DATA") == "DATA"
     assert find_smtp_command("xin reply to RCPT TO") is None
+    assert find_smtp_command("SMTP error after pipelined end of data: 554 no") == "DATA"
+    assert find_smtp_command("host mx.example.org[192.0.2.1] refused to talk to me: 554") == "CONN"
     assert find_smtp_command("no command named here") is None
 
 
