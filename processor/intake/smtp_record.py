@@ -25,7 +25,9 @@ from processor.intake.record import BounceRecord, ParseError, ParseResult, Recor
 from processor.intake.text import (
     best_status,
     clean_status,
+    command_at,
     find_reply_code,
+    find_smtp_command,
     find_status,
     first_line,
     join_reply_lines,
@@ -59,13 +61,17 @@ def parse_smtp_record(obj: Any) -> ParseResult:
     recipient = normalize_address(str(obj["recipient"]))
     if recipient is None:
         return _error("bad_recipient", f"not an e-mail address: {str(obj['recipient'])[:200]!r}")
-    diagnostic = str(obj["diagnostic"])
+    logged = str(obj["diagnostic"]).strip()
+    diagnostic, command, host = read_logged_reply(logged)
     smtp_code = _reply_code(obj.get("smtp_code"))
     if smtp_code is None:
         smtp_code = find_reply_code(diagnostic)
     stated = clean_status(str(obj["enhanced_status"])) if obj.get("enhanced_status") else None
     status = best_status(stated, diagnostic)
     in_text = find_status(diagnostic)
+    if status is None and diagnostic is not logged:
+        # a status only in the log's own fields (Sendmail "dsn=5.1.1, stat=User unknown")
+        status = in_text = find_status(logged)
     if (
         status is not None
         and in_text is not None
@@ -74,17 +80,18 @@ def parse_smtp_record(obj: Any) -> ParseResult:
     ):
         status = in_text  # "4.0.0" stated for a "550 5.1.1" reply: the server's words win
     timestamp = _timestamp(obj.get("timestamp"))
-    mx = _text(obj.get("mx"))
+    mx = host_name(_text(obj.get("mx")))
     record = BounceRecord(
         kind=RecordKind.SMTP,
         recipient=recipient,
         action="failed",
         status=status,
         smtp_code=smtp_code,
-        diagnostic=first_line(join_reply_lines(diagnostic.strip())),
+        diagnostic=first_line(join_reply_lines(diagnostic)),
         diagnostic_type="smtp",
+        smtp_command=command,
         dialect=NAME,
-        remote_mta=mx,
+        remote_mta=mx or host,
         mx=mx,
         sending_ip=_text(obj.get("sending_ip")),
         original_message_id=_text(obj.get("message_id")),
@@ -181,6 +188,163 @@ def _repaired(value: Any) -> Any:
     if isinstance(value, list):
         return [_repaired(item) for item in value]
     return value
+
+
+# -- the sending MTA's words around the remote server's reply --------------------------
+
+# A DSN-style type before the reply (PowerMTA "smtp;550 ...", Amazon SES "smtp; 550 ...")
+_REPLY_TYPE = re.compile(r"(?:smtp|x-[a-z0-9\-]{1,20});[ \t]*", re.IGNORECASE)
+# Exim's main log line before its message: "** a@example.org <b@example.org> R=dnslookup
+# T=remote_smtp H=mx.example.org [192.0.2.1] X=TLS1.3:...: " ("**" failed, "==" deferred)
+_EXIM_LOG_PREFIX = re.compile(
+    r"(?:\*\*|==)[ \t]+[^\s:]+(?:[ \t]+<[^<>\s]*>)?"
+    r"(?:[ \t]+(?:[A-Za-z]{1,3}=(?:\"[^\"]*\"|[^\s:\"]+(?::+[^\s:\"]+)*)(?:[ \t]+\[[^\]\s]*\])?"
+    r"|defer[ \t]+\(-?\d+\)))*"
+    r"[ \t]*:[ \t]+"
+)
+# Exim's "SMTP error from remote mail server after RCPT TO:<a@example.org>: " (and the
+# "host mx.example.org [192.0.2.1]: " line of its bounce text that may follow)
+_EXIM_SMTP_ERROR = re.compile(
+    r"SMTP error from remote mail(?:er| server) after ([^\n]{0,300}?):\s+"
+    r"(?:host\s+\S+\s*\[[^\]\s]*\]:\s+)?",
+    re.IGNORECASE,
+)
+# Postfix "host mx.example.org[192.0.2.1]" (before " said: " / " refused to talk to me: ")
+_POSTFIX_HOST = re.compile(r"host[ \t]+([^\s\[\]]+?)\.?(?:[ \t]?\[[^\]\s]*\])?")
+_POSTFIX_SAID = ((" said: ", None), (" refused to talk to me: ", "CONN"))
+# Postfix's note of the command the reply answered, ending the text
+_IN_REPLY_TO = "(in reply to "
+_IN_REPLY_TO_END = re.compile(r"[^()]{1,40}\)\s*")
+# The remote host as sending MTAs name it, after one of these lead-ins: Postfix "host
+# mx.example.org[192.0.2.1]", "connect to mx.example.org[192.0.2.1]:25", "lost connection
+# with mx.example.org[...]", Exim "H=mx.example.org [192.0.2.1]", Sendmail "relay=
+# mx.example.org. [192.0.2.1]" (a bare "[192.0.2.1]" after "host" is Postfix's "Client
+# host [192.0.2.1] blocked": the client, not the server)
+_HOST_LEAD_INS = ("host ", "connect to ", "with ", "H=", "relay=")
+_LOGGED_HOST = re.compile(
+    r"\[(?:IPv6:)?([\d.:a-fA-F]+)\]|([A-Za-z0-9][A-Za-z0-9\-]*(?:\.[A-Za-z0-9][A-Za-z0-9\-]*)+)"
+    r"\.?(?=[ \t]?\[|:\d|[ \t]*[,:]|[ \t]|$)"
+)
+
+
+def read_logged_reply(text: str) -> tuple[str, str | None, str | None]:
+    """The remote server's reply in a sending MTA's log text without the MTA's own words
+    around it, the SMTP command and the remote host those words name (or None).
+
+    ``host mx.example.org[192.0.2.1] said: 550 5.1.1 ... (in reply to RCPT TO command)``
+    (Postfix), ``** a@example.org R=dnslookup T=remote_smtp H=mx.example.org [192.0.2.1]:
+    SMTP error from remote mail server after RCPT TO:<a@example.org>: 550 ...`` (Exim),
+    ``relay=mx.example.org. [192.0.2.1], dsn=5.1.1, stat=User unknown`` (Sendmail) and
+    ``smtp;550 ...`` (PowerMTA, Amazon SES) give ``550 ...``. A text that is the MTA's own
+    (``connect to mx.example.org[192.0.2.1]:25: Connection timed out``) stays whole. The
+    command and host are read in the MTA's words only (a reply may name hosts of its own,
+    such as the client's). A text that starts with the reply (the common case) costs two
+    string tests; one with a known prefix a few anchored matches, no search.
+    """
+    if not text:
+        return text, None, None
+    reply = text
+    if not text[0].isdigit():
+        match = _REPLY_TYPE.match(reply)
+        if match is not None:
+            reply = reply[match.end() :]
+    if not reply or reply[0].isdigit():
+        if _IN_REPLY_TO not in reply:
+            return reply or text, None, None
+        reply, command = _without_note(reply, None)
+        return reply, command, None
+    host = command = None
+    if reply.startswith(("** ", "== ")):
+        match = _EXIM_LOG_PREFIX.match(reply)
+        if match is not None:
+            host = _host_after(reply, " H=", match.end())
+            reply = reply[match.end() :]
+    elif "stat=" in reply:  # Sendmail: "to=<...>, ..., relay=..., dsn=5.1.1, stat=..."
+        at = reply.rfind("stat=")
+        if at == 0 or reply[at - 1] in " \t,":
+            host = _host_after(reply, "relay=", at)
+            reply = reply[at + 5 :].strip()
+    if reply.startswith("delivery temporarily suspended: "):  # Postfix, a site marked dead
+        reply = reply[32:]
+    if "SMTP error from remote mail" in reply:
+        match = _EXIM_SMTP_ERROR.search(reply)
+        if match is not None:
+            command = command_at(match.group(1))
+            reply = reply[match.end() :]
+    else:
+        for said, said_command in _POSTFIX_SAID:
+            at = reply.find(said)
+            if at == -1:
+                continue
+            lead = reply.rfind("host", 0, at)
+            if lead == 0 or (lead > 0 and reply[lead - 1].isspace()):
+                match = _POSTFIX_HOST.fullmatch(reply, lead, at)
+                if match is not None:
+                    host, command = match.group(1).lower(), said_command
+                    reply = reply[at + len(said) :]
+            break
+    if not reply or not reply[0].isdigit():
+        # no reply: the MTA's own words ("lost connection with mx.example.org[192.0.2.1]
+        # while sending end of data"); the host and the step they name
+        reply = _without_note(reply, None)[0] if _IN_REPLY_TO in reply else reply
+        return reply or text, command or find_smtp_command(text), host or _logged_host(text)
+    if _IN_REPLY_TO in reply:
+        reply, command = _without_note(reply, command)
+    return reply, command, host
+
+
+def _without_note(reply: str, command: str | None) -> tuple[str, str | None]:
+    """``reply`` without Postfix's ``(in reply to RCPT TO command)`` at its end, and the
+    command that note names (else ``command``)."""
+    at = reply.rfind(_IN_REPLY_TO)
+    start = at + len(_IN_REPLY_TO)
+    if not _IN_REPLY_TO_END.fullmatch(reply, start):
+        return reply, command
+    return reply[:at].rstrip() or reply, command_at(reply[start:]) or command
+
+
+def _host_after(text: str, lead_in: str, end: int) -> str | None:
+    """The host after the first ``lead_in`` in ``text[:end]`` (Exim "H=", Sendmail "relay=")."""
+    at = text.find(lead_in, 0, end)
+    if at == -1:
+        return None
+    match = _LOGGED_HOST.match(text, at + len(lead_in), end)
+    return (match.group(1) or match.group(2)).lower() if match is not None else None
+
+
+def _logged_host(words: str) -> str | None:
+    """The first remote host that the MTA's ``words`` name after a lead-in."""
+    found, host = len(words), None
+    for lead_in in _HOST_LEAD_INS:
+        at = words.find(lead_in)
+        while at != -1 and at < found:
+            if at == 0 or not (words[at - 1].isalnum() or words[at - 1] in "_."):
+                match = _LOGGED_HOST.match(words, at + len(lead_in))
+                if match is not None and (match.group(2) or lead_in != "host "):
+                    found, host = at, (match.group(1) or match.group(2)).lower()
+                    break
+            at = words.find(lead_in, at + 1)
+    return host
+
+
+# "mx.example.org[192.0.2.1]:25", "mx.example.org:25", "mx.example.org. (192.0.2.1)",
+# "dns; mx.example.org", "[192.0.2.1]", "[IPv6:2001:db8::1]"
+_MX_VALUE = re.compile(
+    r"(?:dns;[ \t]*)?\[?(?:IPv6:)?([^\s\[\]()]+?)\]?\.?(?::\d{1,5})?(?=[ \t]*[\[(]|$)",
+    re.IGNORECASE,
+)
+
+
+def host_name(value: str | None) -> str | None:
+    """The host of an ``mx`` value as MTAs log it, lower-cased, without the address in
+    brackets, the port or the root dot (``mx.example.org[192.0.2.1]:25`` is
+    ``mx.example.org``). A plain host name (the common case) costs no regex."""
+    if not value:
+        return None
+    if not ("[" in value or ":" in value or " " in value or "(" in value or ";" in value):
+        return value.rstrip(".").lower() or value
+    match = _MX_VALUE.match(value)
+    return match.group(1).lower() if match is not None else value
 
 
 def _reply_code(value: Any) -> int | None:

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processor.intake import RecordKind, parse, parse_smtp_record, smtp_record
+from processor.qualify import load_engine
 
 
 def test_full_record() -> None:
@@ -86,7 +87,7 @@ def test_parse_sniffs_json_and_reports_bad_json() -> None:
     assert bad.error is not None and bad.error.error_class == "bad_json"
 
 
-@pytest.mark.parametrize("separator", ["\r\n", "\n", " "])
+@pytest.mark.parametrize("separator", ["\r\n", "\n", " ", "; "])
 def test_a_multi_line_reply_logged_as_one_string_is_joined(separator: str) -> None:
     lines = [
         "550-5.1.1 The email account that you tried to reach does not exist. Please try",
@@ -220,3 +221,201 @@ def test_json_that_orjson_reads_differently_or_refuses(data: bytes) -> None:
 def test_an_integer_beyond_64_bits_stays_whole_in_the_metadata() -> None:
     (record,) = smtp_record.parse_json(_BIG_INTEGER_RECORD).records
     assert record.metadata["id"] == "123456789012345678901234567890"
+
+
+# -- the sending MTA's log text around the reply ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("logged", "diagnostic", "command", "remote_mta"),
+    [
+        (  # Postfix delivery status: the reply, the host before it, the command after it
+            "host mx.example.com[192.0.2.1] said: 550 5.1.1 <a@example.com>: Recipient address"
+            " rejected: User unknown in virtual mailbox table (in reply to RCPT TO command)",
+            "550 5.1.1 <a@example.com>: Recipient address rejected: User unknown in virtual"
+            " mailbox table",
+            "RCPT",
+            "mx.example.com",
+        ),
+        (
+            "host mx.example.com[2001:db8::25] said: 550 User unknown (in reply to end of DATA"
+            " command)",
+            "550 User unknown",
+            "DATA",
+            "mx.example.com",
+        ),
+        (  # the greeting refused
+            "host mx.example.com[192.0.2.1] refused to talk to me: 554 5.7.1 mx.example.com"
+            " ESMTP not accepting messages from 192.0.2.9",
+            "554 5.7.1 mx.example.com ESMTP not accepting messages from 192.0.2.9",
+            "CONN",
+            "mx.example.com",
+        ),
+        (  # Postfix's own words, no reply: kept whole
+            "lost connection with mx.example.org[192.0.2.3] while sending end of data --"
+            " message may be sent more than once",
+            "lost connection with mx.example.org[192.0.2.3] while sending end of data --"
+            " message may be sent more than once",
+            "DATA",
+            "mx.example.org",
+        ),
+        (
+            "delivery temporarily suspended: connect to mx.example.com[192.0.2.1]:25:"
+            " Connection refused",
+            "connect to mx.example.com[192.0.2.1]:25: Connection refused",
+            None,
+            "mx.example.com",
+        ),
+        (
+            "TLS is required, but was not offered by host mx.example.com[192.0.2.1]",
+            "TLS is required, but was not offered by host mx.example.com[192.0.2.1]",
+            None,
+            "mx.example.com",
+        ),
+        (  # Exim main log
+            "** a@example.com R=dnslookup T=remote_smtp H=mx.example.com [192.0.2.1]: SMTP error"
+            " from remote mail server after RCPT TO:<a@example.com>: 550 5.1.1 <a@example.com>:"
+            " Recipient address rejected: User unknown in local recipient table",
+            "550 5.1.1 <a@example.com>: Recipient address rejected: User unknown in local"
+            " recipient table",
+            "RCPT",
+            "mx.example.com",
+        ),
+        (
+            "== a@example.com R=dnslookup T=remote_smtp defer (-44) H=mx.example.com"
+            " [192.0.2.1]: SMTP error from remote mail server after pipelined end of data:"
+            " 452 4.2.2 Mailbox full",
+            "452 4.2.2 Mailbox full",
+            "DATA",
+            "mx.example.com",
+        ),
+        (
+            "SMTP error from remote mail server after MAIL FROM:<b@sender.example> SIZE=2516582:"
+            " 552 5.3.4 Message size exceeds fixed maximum message size",
+            "552 5.3.4 Message size exceeds fixed maximum message size",
+            "MAIL",
+            None,
+        ),
+        (
+            "** a@example.invalid: Unrouteable address",
+            "Unrouteable address",
+            None,
+            None,
+        ),
+        (  # Sendmail
+            "to=<a@example.com>, delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=120315,"
+            " relay=mx.example.com. [192.0.2.1], dsn=5.1.1, stat=User unknown",
+            "User unknown",
+            None,
+            "mx.example.com",
+        ),
+        # PowerMTA, Amazon SES, Postmark: a DSN-style type before the reply
+        (
+            "smtp;550 5.1.1 <a@example.org>... User unknown",
+            "550 5.1.1 <a@example.org>... User unknown",
+            None,
+            None,
+        ),
+        ("smtp; 552 5.2.2 Mailbox full", "552 5.2.2 Mailbox full", None, None),
+    ],
+)
+def test_the_reply_is_read_out_of_the_log_text(
+    logged: str, diagnostic: str, command: str | None, remote_mta: str | None
+) -> None:
+    record = parse_smtp_record({"recipient": "a@example.com", "diagnostic": logged}).records[0]
+
+    assert record.diagnostic == diagnostic
+    assert (record.smtp_command, record.remote_mta, record.mx) == (command, remote_mta, None)
+
+
+def test_codes_come_from_the_reply_and_the_status_from_the_log_fields() -> None:
+    exim = parse_smtp_record(
+        {
+            "recipient": "a@example.com",
+            "diagnostic": "** a@example.com R=dnslookup T=remote_smtp H=mx.example.com"
+            " [192.0.2.1]: SMTP error from remote mail server after RCPT TO:<a@example.com>:"
+            " 550 5.1.1 unknown",
+        }
+    ).records[0]
+    sendmail = parse_smtp_record(
+        {
+            "recipient": "a@example.com",
+            "diagnostic": "relay=mx.example.com., dsn=5.1.1, stat=Unknown",
+        }
+    ).records[0]
+
+    assert (exim.smtp_code, exim.status) == (550, "5.1.1")
+    assert (sendmail.diagnostic, sendmail.status, sendmail.smtp_code) == ("Unknown", "5.1.1", None)
+
+
+def test_a_host_in_the_reply_is_not_the_remote_mta() -> None:
+    """Postfix names the client as "host[ip]" in its reply: the server is the one before."""
+    said = parse_smtp_record(
+        {
+            "recipient": "a@example.com",
+            "diagnostic": "host mx.example.com[192.0.2.1] said: 554 5.7.1"
+            " <mail.sender.example[198.51.100.7]>: Client host rejected: Access denied",
+        }
+    ).records[0]
+    bare = parse_smtp_record(
+        {
+            "recipient": "a@example.com",
+            "diagnostic": "554 5.7.1 <mail.sender.example[198.51.100.7]>: Client host rejected",
+        }
+    ).records[0]
+
+    assert said.remote_mta == "mx.example.com"
+    assert bare.remote_mta is None
+
+
+@pytest.mark.parametrize(
+    ("mx", "expected"),
+    [
+        ("mx1.example.com", "mx1.example.com"),
+        ("MX1.Example.COM.", "mx1.example.com"),
+        ("mx.example.com:25", "mx.example.com"),
+        ("mx.example.com[192.0.2.1]", "mx.example.com"),
+        ("mx.example.com[192.0.2.1]:25", "mx.example.com"),
+        ("mx.example.com [192.0.2.1]", "mx.example.com"),
+        ("mx.example.org (192.0.2.5)", "mx.example.org"),
+        ("dns; mx.example.org", "mx.example.org"),
+        ("[192.0.2.1]", "192.0.2.1"),
+        ("192.0.2.1:2525", "192.0.2.1"),
+        ("[IPv6:2001:db8::1]", "2001:db8::1"),
+    ],
+)
+def test_the_mx_is_a_host_name(mx: str, expected: str) -> None:
+    record = parse_smtp_record(
+        {"recipient": "a@example.com", "diagnostic": "550 5.1.1 unknown", "mx": mx}
+    ).records[0]
+
+    assert (record.mx, record.remote_mta) == (expected, expected)
+
+
+def test_the_command_decides_the_detail() -> None:
+    """A user-unknown reply to end of DATA is a content filter, one to RCPT a bad address;
+    a refused greeting refuses the connecting host."""
+    engine = load_engine()
+    details = [
+        engine.qualify(
+            parse_smtp_record(
+                {
+                    "recipient": "a@example.com",
+                    "diagnostic": f"host mx.example.com[192.0.2.1] said: 550 User unknown"
+                    f" (in reply to {command} command)",
+                }
+            ).records[0]
+        ).detail
+        for command in ("RCPT TO", "end of DATA")
+    ]
+
+    greeting = parse_smtp_record(
+        {
+            "recipient": "a@example.com",
+            "diagnostic": "host mx.example.com[192.0.2.1] refused to talk to me: 554 5.7.1"
+            " mx.example.com ESMTP not accepting messages from 192.0.2.9",
+        }
+    ).records[0]
+
+    assert details == ["userunknown", "filtered"]
+    assert engine.qualify(greeting).detail == "blocked"
