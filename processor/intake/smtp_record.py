@@ -81,27 +81,29 @@ def parse_smtp_record(obj: Any) -> ParseResult:
         status = in_text  # "4.0.0" stated for a "550 5.1.1" reply: the server's words win
     timestamp = _timestamp(obj.get("timestamp"))
     mx = host_name(_text(obj.get("mx")))
-    record = BounceRecord(
-        kind=RecordKind.SMTP,
-        recipient=recipient,
-        action="failed",
-        status=status,
-        smtp_code=smtp_code,
-        diagnostic=first_line(join_reply_lines(diagnostic)),
-        diagnostic_type="smtp",
-        smtp_command=command,
-        dialect=NAME,
-        remote_mta=mx or host,
-        mx=mx,
-        sending_ip=_text(obj.get("sending_ip")),
-        original_message_id=_text(obj.get("message_id")),
-        last_attempt_date=timestamp,
-        event_time=timestamp,
-        metadata={
-            str(key): value if isinstance(value, str) else json.dumps(value, default=str)
-            for key, value in obj.items()
-            if key not in _KNOWN_KEYS
-        },
+    record = BounceRecord.model_validate(
+        {
+            "kind": RecordKind.SMTP,
+            "recipient": recipient,
+            "action": "failed",
+            "status": status,
+            "smtp_code": smtp_code,
+            "diagnostic": first_line(join_reply_lines(diagnostic)),
+            "diagnostic_type": "smtp",
+            "smtp_command": command,
+            "dialect": NAME,
+            "remote_mta": mx or host,
+            "mx": mx,
+            "sending_ip": _text(obj.get("sending_ip")),
+            "original_message_id": _text(obj.get("message_id")),
+            "last_attempt_date": timestamp,
+            "event_time": timestamp,
+            "metadata": {
+                str(key): value if isinstance(value, str) else json.dumps(value, default=str)
+                for key, value in obj.items()
+                if key not in _KNOWN_KEYS
+            },
+        }
     )
     return ParseResult(records=[record])
 
