@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 from processor.intake import parse
 from processor.intake.record import BounceRecord
+from processor.ops.heap import settle_heap
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = Path(os.environ.get("BOUNCE_CORPUS_DIR", REPO_ROOT / ".." / "shared" / "corpus"))
@@ -106,6 +107,7 @@ def main() -> None:
 
     messages = load_messages(args.corpus.resolve(), args.messages)
     label, qualify = load_qualify()
+    settle_heap()  # as the classify command and the stages do once the engine is built
 
     def intake_and_qualify(data: bytes) -> None:
         for record in parse(data).records:

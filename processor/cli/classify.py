@@ -22,6 +22,7 @@ from processor.intake.evaluation import format_report, result_rows
 from processor.intake.interim import interim_status_qualification, load_qualifier
 from processor.intake.record import ParseError, ParseResult
 from processor.intake.sources import INPUT_FORMATS, read_inputs
+from processor.ops.heap import settle_heap
 
 __all__ = ["classify", "evaluate", "interim_status_qualification", "load_qualifier"]
 
@@ -41,6 +42,7 @@ def classify(paths: tuple[str, ...], input_format: str, max_bytes: int | None) -
     """Parse and qualify bounces in PATH... and print JSON Lines, one per failed recipient."""
     options = IntakeOptions(max_bytes=max_bytes) if max_bytes else IntakeOptions()
     qualify = load_qualifier()
+    settle_heap()  # the engine lives as long as the run: out of every later collection
     out = sys.stdout
     stdin = sys.stdin.buffer.read() if "-" in paths else None
     for path in paths:
@@ -63,7 +65,9 @@ def evaluate(directory: Path, as_json: bool, no_mismatches: bool) -> None:
     """Classify DIRECTORY's samples and compare with DIRECTORY/expected.tsv."""
     if not (directory / "expected.tsv").is_file():
         raise click.UsageError(f"{directory}/expected.tsv not found")
-    report = run_evaluation(directory, load_qualifier())
+    qualify = load_qualifier()
+    settle_heap()
+    report = run_evaluation(directory, qualify)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
         return

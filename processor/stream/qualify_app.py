@@ -10,6 +10,7 @@ from typing import Any
 from processor.config import ProcessorSettings
 from processor.intake import IntakeOptions
 from processor.ops import metrics
+from processor.ops.heap import settle_heap
 from processor.stream import avro
 from processor.stream.events import SourceMessage
 from processor.stream.qualify_stage import QualifyProcessor
@@ -85,6 +86,7 @@ class QualifyTask(StreamTask):
     def between_transactions(self) -> None:
         if self.rules.swap_if_published():
             self.processor.engine = self.rules.engine
+            settle_heap()  # the new engine joins the long-lived objects, the old one goes
             self._reported_timeouts = {}
             if self.pool is not None:
                 self.pool.reload(self.rules.folder)

@@ -44,6 +44,7 @@ from prometheus_client import Counter
 
 from processor.config import ProcessorSettings
 from processor.ops import metrics
+from processor.ops.heap import settle_heap
 from processor.stream.events import SourceMessage
 from processor.stream.task import Output, StreamTask, Submitted
 
@@ -170,6 +171,7 @@ class TransactionalLoop:
         return self._stop.is_set()
 
     def run(self) -> int:
+        settle_heap()  # what was built before the loop (engine, clients) lives as long as it
         try:
             self._retry("init_transactions", lambda t: self.producer.init_transactions(t))
             if self.bounded is None:

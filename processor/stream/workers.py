@@ -16,7 +16,6 @@ exits non-zero and the restart redoes the batch.
 
 from __future__ import annotations
 
-import gc
 import logging
 import multiprocessing
 import os
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from processor.config import ProcessorSettings
+from processor.ops.heap import settle_heap
 from processor.stream.events import SourceMessage
 from processor.stream.task import Output
 
@@ -110,7 +110,7 @@ def _start_worker(settings: ProcessorSettings, rules_folder: str) -> None:
     from processor.stream.stage import load_engine_from
 
     _processor = build_processor(settings, load_engine_from(Path(rules_folder)))
-    gc.freeze()  # the engine's many objects stay out of every later collection
+    settle_heap()  # the engine's many objects stay out of every later collection
 
 
 def _exit_with_parent(parent: int) -> None:
