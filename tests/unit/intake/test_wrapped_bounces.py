@@ -5,6 +5,7 @@ host, reason line) a report leaves to its text."""
 from __future__ import annotations
 
 from processor.intake import parse
+from tests.unit.intake.conftest import message
 
 EXIM_INNER = (
     "From: Mail Delivery System <Mailer-Daemon@mx.member.example>\n"
@@ -153,9 +154,8 @@ def test_exim_reason_without_reason_words_is_the_recipients_own_line() -> None:
 
 
 def _plain(body: str, subject: str = "failure notice") -> bytes:
-    return (
-        f"From: MAILER-DAEMON@mail.example.net\nTo: sam@example.net\nSubject: {subject}\n\n{body}"
-    ).encode()
+    headers = {"From": "MAILER-DAEMON@mail.example.net", "To": "sam@example.net"}
+    return message({**headers, "Subject": subject}, body)
 
 
 def test_qmail_connected_host_is_the_remote_mta() -> None:
