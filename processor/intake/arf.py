@@ -77,6 +77,8 @@ def matches(view: MessageView) -> bool:
 def has_pasted_fields(text: str) -> bool:
     """Whether ``text`` carries feedback-report fields outside a ``message/feedback-report``
     part (a report pasted into, or forwarded as, a text body)."""
+    if "feedback-type" not in text.lower():  # a lower-cased copy is cheaper than the regex
+        return False
     return bool(_PASTED_FEEDBACK_TYPE.search(text) and _PASTED_COMPANION.search(text))
 
 

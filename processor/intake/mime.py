@@ -169,10 +169,10 @@ def _fast_headers(block: str) -> Message | None:
     if _HEADER_BLOCK.fullmatch(block) is None:
         return None
     message = Message()
-    add = message.set_raw
     fields = _HEADER_FIELD.findall(block)
-    for name, value in fields:
-        add(name, value)  # the value never ends with a newline: it is not in the match
+    # what ``set_raw`` would append one by one: compat32 stores (name, value) unchanged
+    # (the value never ends with a newline: it is not in the match)
+    message._headers = fields  # type: ignore[attr-defined]
     # the header map, built here from the same pairs (reversed: the first of repeats wins)
     message.__dict__[_HEADER_CACHE] = {name.lower(): value for name, value in reversed(fields)}
     return message
@@ -276,6 +276,20 @@ def boundary_of(part: Message) -> str | None:
     if found.startswith("<") and found.endswith(">"):
         return part.get_boundary()
     return found.rstrip()
+
+
+def filename_of(part: Message) -> str | None:
+    """:meth:`Message.get_filename`, without its parameter parser for the many parts
+    whose Content-Disposition and Content-Type hold no ``name`` at all (the parameter
+    names ``filename`` and ``name``, also in their RFC 2231 forms, all contain it)."""
+    headers = header_map(part)
+    disposition = headers.get("content-disposition")
+    content_type = headers.get("content-type")
+    if (disposition is None or "name" not in disposition.lower()) and (
+        content_type is None or "name" not in content_type.lower()
+    ):
+        return None
+    return part.get_filename()
 
 
 def content_charset(part: Message) -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from processor.intake.dialects.common import connected_host
+from processor.intake.mime import filename_of
 from processor.intake.record import BounceRecord, RecordKind
 from processor.intake.text import (
     clean_status,
@@ -141,7 +142,7 @@ def attached_fields_text(view: MessageView) -> str | None:
     looked up here.
     """
     for part in view.parts_of_type("text", {"plain"}):
-        if not part.get_filename():
+        if not filename_of(part):
             continue
         text = part_text(part)
         if has_dsn_fields(text):

@@ -21,6 +21,7 @@ from processor.intake.mime import (
     content_charset,
     content_type_of,
     decoded_payload,
+    filename_of,
     header_map,
     parse_headers_then_body,
     raw_payload,
@@ -271,7 +272,7 @@ class MessageView:
                 continue
             if leaf.maintype != "text" or leaf.subtype in _NOT_BODY_TEXT:
                 continue
-            if (plain or rich) and leaf.part.get_filename():
+            if (plain or rich) and filename_of(leaf.part):
                 continue
             if leaf.subtype == "html":
                 rich.append(leaf.part)
