@@ -118,13 +118,17 @@ def produce_failures(setup: ProcessorSetup, events: list[dict[str, Any]]) -> dic
 
 
 def state_group_done(setup: ProcessorSetup, total: int) -> bool:
+    return committed_progress(setup) >= total
+
+
+def committed_progress(setup: ProcessorSetup) -> int:
+    """Input offsets the state group has committed so far; 0 while they are unstable
+    (the offsets in the open transaction of a killed member stay unstable, KIP-447,
+    until that transaction times out)."""
     try:
-        done = committed_total(setup.env, f"{setup.name}-state", setup.topics["failures"])
+        return committed_total(setup.env, f"{setup.name}-state", setup.topics["failures"])
     except KafkaException:
-        # e.g. the offsets in the open transaction of a killed member stay unstable
-        # (KIP-447) until that transaction times out: not done yet
-        return False
-    return done >= total
+        return 0
 
 
 def reference_states(
@@ -206,6 +210,18 @@ def await_group_done(
         time.sleep(1)
 
 
+def await_lookup(process: subprocess.Popen[bytes], address: str) -> httpx.Response:
+    """The stage's HTTP answer for ``address`` once it is found (200), within a minute."""
+    url = f"http://127.0.0.1:{process.http_port}/v1/quarantine/{address}"  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 60
+    while True:
+        answer = httpx.get(url, timeout=5)
+        if answer.status_code == 200:
+            return answer
+        assert time.monotonic() < deadline, (address, answer.status_code, answer.text)
+        time.sleep(1)
+
+
 def test_survivor_takes_over_and_states_equal_the_reference_model(setup: ProcessorSetup) -> None:
     events = failure_events(4000, 250)
     partitions = produce_failures(setup, events)
@@ -214,7 +230,14 @@ def test_survivor_takes_over_and_states_equal_the_reference_model(setup: Process
 
     first = setup.start("state-a", stage="state")
     second = setup.start("state-b", stage="state")
-    time.sleep(8)
+    # Kill the first member as soon as the group has committed its first batch: work is
+    # then left on its partitions for the survivor (a fixed sleep let a fast machine
+    # finish everything before the kill).
+    deadline = time.monotonic() + 120
+    while committed_progress(setup) == 0:
+        assert first.poll() is None, setup.logs("state-a")[-3000:]
+        assert time.monotonic() < deadline, setup.logs("state-a")[-3000:]
+        time.sleep(0.2)
     first.send_signal(signal.SIGKILL)
     first.wait(10)
 
@@ -223,10 +246,12 @@ def test_survivor_takes_over_and_states_equal_the_reference_model(setup: Process
     statuses = {r["status"] for r in latest.values()}
     assert {"quarantined", "denylisted"} <= statuses
 
-    # The survivor answers lookups for every partition it now owns.
-    address = next(iter(latest))
-    answer = httpx.get(f"http://127.0.0.1:{second.http_port}/v1/quarantine/{address}", timeout=5)  # type: ignore[attr-defined]
-    assert answer.status_code == 200 and answer.json()["status"] == latest[address]["status"]
+    # The survivor answers lookups for every partition, once the group has handed it the
+    # killed member's partitions (after that member's session timeout).
+    for partition in range(3):
+        address = next(a for a in latest if partitions[a] == partition)
+        answer = await_lookup(second, address)
+        assert answer.json()["status"] == latest[address]["status"], (partition, answer.text)
     missing = httpx.get(
         f"http://127.0.0.1:{second.http_port}/v1/quarantine/nobody@nowhere.test", timeout=5
     )  # type: ignore[attr-defined]
