@@ -23,7 +23,6 @@ import orjson
 
 from processor.intake.record import BounceRecord, ParseError, ParseResult, RecordKind
 from processor.intake.text import (
-    best_status,
     clean_status,
     command_at,
     find_reply_code,
@@ -33,6 +32,7 @@ from processor.intake.text import (
     join_reply_lines,
     normalize_address,
     parse_date,
+    preferred_status,
 )
 
 NAME = "smtp_record"
@@ -67,8 +67,8 @@ def parse_smtp_record(obj: Any) -> ParseResult:
     if smtp_code is None:
         smtp_code = find_reply_code(diagnostic)
     stated = clean_status(str(obj["enhanced_status"])) if obj.get("enhanced_status") else None
-    status = best_status(stated, diagnostic)
     in_text = find_status(diagnostic)
+    status = preferred_status(stated, in_text)
     if status is None and diagnostic is not logged:
         # a status only in the log's own fields (Sendmail "dsn=5.1.1, stat=User unknown")
         status = in_text = find_status(logged)

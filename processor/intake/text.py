@@ -276,7 +276,13 @@ def best_status(field_status: str | None, diagnostic: str | None) -> str | None:
     """The reported ``Status``, unless generic while the diagnostic says more."""
     if field_status is not None and not is_generic_status(field_status):
         return field_status
-    from_diagnostic = find_status(diagnostic)
+    return preferred_status(field_status, find_status(diagnostic))
+
+
+def preferred_status(field_status: str | None, from_diagnostic: str | None) -> str | None:
+    """:func:`best_status` with the diagnostic's status already found."""
+    if field_status is not None and not is_generic_status(field_status):
+        return field_status
     if field_status is None:
         return from_diagnostic
     if (
