@@ -29,6 +29,9 @@ _QUOTED_HEADER_LINE = re.compile(
     re.IGNORECASE,
 )
 _URL = re.compile(r"(?:https?|mailto):\S+", re.IGNORECASE)
+# Postfix's "<final> (expanded from <alias>):" - the alias (which a paste may wrap onto the
+# next line, and without its <>) is the address that was written to, not a second failure
+_EXPANDED_FROM = re.compile(r"\(expanded\s+from\s+<?([^\s<>()]+@[^\s<>():]+?)>?\)?:", re.IGNORECASE)
 #: a host name (or IPv4 address) as the remote-server patterns read it: dotted labels
 HOST_NAME = r"[A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z0-9\-]+"
 # (the lookahead names the first letters of the alternatives: a cheap check before them)
@@ -66,6 +69,7 @@ def candidate_recipients(
     is named (someone who wrote to themselves).
     """
     excluded = view.sender_addresses
+    aliases = {a.lower() for a in _EXPANDED_FROM.findall(text)}
     found: list[str] = []
     parties: list[str] = []
     for line in text.split("\n"):
@@ -74,6 +78,8 @@ def candidate_recipients(
         for address in find_addresses(_URL.sub(" ", line)):
             if is_system_address(address) or address == view.from_address:
                 continue
+            if address.lower() in aliases:
+                continue  # "(expanded from <alias>)": the same failure, named by its alias
             bucket = parties if address in excluded else found
             if address not in bucket:
                 bucket.append(address)

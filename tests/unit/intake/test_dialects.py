@@ -243,6 +243,23 @@ def test_generic_reader_handles_an_unknown_mta() -> None:
     assert (record.recipient, record.status, record.smtp_code) == ("odd@example.org", "5.7.1", 550)
 
 
+def test_an_expanded_from_alias_is_not_a_second_failed_recipient() -> None:
+    # a Postfix paragraph pasted without its intro, "(expanded from" wrapped, no <>
+    data = bounce(
+        "user@example.de (expanded from\n"
+        "    alias@example.org: host mx.example.net[192.0.2.1] said:\n"
+        "    550 5.1.2 No such mailbox (in reply to RCPT TO command)\n",
+        sender="MAILER-DAEMON@mail.example.net (Mail Delivery System)",
+        Subject="Undelivered Mail Returned to Sender",
+    )
+
+    records = parse(data).records
+
+    assert [(r.recipient, r.status, r.smtp_code) for r in records] == [
+        ("user@example.de", "5.1.2", 550)
+    ]
+
+
 def test_registry_entries_provide_the_dialect_interface() -> None:
     names = [dialect.NAME for dialect in (*DIALECTS, FALLBACK)]
 
