@@ -19,12 +19,25 @@ import click
 from processor.intake import IntakeOptions, parse
 from processor.intake.evaluation import evaluate as run_evaluation
 from processor.intake.evaluation import format_report, result_rows
-from processor.intake.interim import interim_status_qualification, load_qualifier
+from processor.intake.interim import (
+    Qualify,
+    RuleSetNotLoaded,
+    interim_status_qualification,
+    load_qualifier,
+)
 from processor.intake.record import ParseError, ParseResult
 from processor.intake.sources import INPUT_FORMATS, read_inputs
 from processor.ops.heap import settle_heap
 
 __all__ = ["classify", "evaluate", "interim_status_qualification", "load_qualifier"]
+
+
+def _qualifier() -> Qualify:
+    """The qualifier, or a clear error (exit 1) when the rule set does not load."""
+    try:
+        return load_qualifier()
+    except RuleSetNotLoaded as error:
+        raise click.ClickException(str(error)) from error
 
 
 @click.command("classify")
@@ -41,7 +54,7 @@ __all__ = ["classify", "evaluate", "interim_status_qualification", "load_qualifi
 def classify(paths: tuple[str, ...], input_format: str, max_bytes: int | None) -> None:
     """Parse and qualify bounces in PATH... and print JSON Lines, one per failed recipient."""
     options = IntakeOptions(max_bytes=max_bytes) if max_bytes else IntakeOptions()
-    qualify = load_qualifier()
+    qualify = _qualifier()
     settle_heap()  # the engine lives as long as the run: out of every later collection
     out = sys.stdout
     stdin = sys.stdin.buffer.read() if "-" in paths else None
@@ -65,7 +78,7 @@ def evaluate(directory: Path, as_json: bool, no_mismatches: bool) -> None:
     """Classify DIRECTORY's samples and compare with DIRECTORY/expected.tsv."""
     if not (directory / "expected.tsv").is_file():
         raise click.UsageError(f"{directory}/expected.tsv not found")
-    qualify = load_qualifier()
+    qualify = _qualifier()
     settle_heap()
     report = run_evaluation(directory, qualify)
     if as_json:

@@ -9,28 +9,28 @@ importing the command line.
 
 from __future__ import annotations
 
-import sys
-
 from processor.intake.evaluation import Qualify
 from processor.intake.record import BounceRecord, RecordKind
 from processor.qualify.result import FailureType, Qualification, Reason
 
 
+class RuleSetNotLoaded(Exception):
+    """The rule engine is there but its rule set does not load."""
+
+
 def load_qualifier() -> Qualify:
-    """The rule engine's ``qualify``; the interim status-code mapping until it exists."""
+    """The rule engine's ``qualify``; the interim status-code mapping until it exists.
+    Raises :class:`RuleSetNotLoaded` when the engine exists but its rules do not load."""
     try:
         from processor.qualify import load_engine  # type: ignore[attr-defined,unused-ignore]
     except (ImportError, AttributeError):
         return interim_status_qualification
     try:
         engine = load_engine(rules_dir=None)
-    except Exception as exc:  # a broken rule set must not stop offline classification
-        print(
-            f"warning: rule engine did not load ({type(exc).__name__}: {exc}); "
-            "using the interim status mapping",
-            file=sys.stderr,
-        )
-        return interim_status_qualification
+    except Exception as exc:
+        # A broken rule set is an error, not a reason to fall back: figures from the
+        # status mapping would pass for the rules' own (and did, unnoticed, once).
+        raise RuleSetNotLoaded(f"the rule set did not load: {type(exc).__name__}: {exc}") from exc
     qualify: Qualify = engine.qualify
     return qualify
 

@@ -41,3 +41,26 @@ def test_classify_files_jsonl_and_stdin(tmp_path: Path) -> None:
     assert rows[1]["source"] == f"{tmp_path / 'r.jsonl'}:1"
     for key in ("status", "smtp_code", "detail", "rule_id", "ruleset_version", "index"):
         assert key in rows[0]
+
+
+@pytest.mark.parametrize("command", ["classify", "eval"])
+def test_a_rule_set_that_does_not_load_is_an_error_not_a_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """Figures from the interim status mapping must never pass for the rules' own."""
+    import processor.qualify
+
+    def broken(**_: object) -> None:
+        raise ValueError("rules/bounce/x.yaml: bad quoting")
+
+    monkeypatch.setattr(processor.qualify, "load_engine", broken)
+    (tmp_path / "a.eml").write_text(BOUNCE)
+    (tmp_path / "expected.tsv").write_text("sample\tindex\tengine\trecipient\n")
+    target = str(tmp_path / "a.eml") if command == "classify" else str(tmp_path)
+
+    result = CliRunner().invoke(main, [command, target])
+
+    assert result.exit_code == 1
+    assert "the rule set did not load: ValueError: rules/bounce/x.yaml: bad quoting" in (
+        result.output
+    )
