@@ -148,7 +148,8 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     args = parser.parse_args()
 
-    messages = load_messages(args.corpus.resolve(), args.messages)
+    corpus = args.corpus.resolve()
+    messages = load_messages(corpus, args.messages)
     label, qualify = load_qualify()
     settle_heap()  # as the classify command and the stages do once the engine is built
 
@@ -174,7 +175,6 @@ def main() -> None:
     for work in variants.values():  # warm-up: regex compilation, imports
         one_pass(work, messages[:300])
     sisimai = sisimai_version()
-    corpus = args.corpus.resolve()
     found = rates(variants, messages, args.runs, sisimai_corpus=corpus if sisimai else None)
     # how fast this machine runs plain Python, to compare figures across runs and machines
     calib = min(timeit.repeat("sum(range(1000))", number=2000, repeat=5)) / 2000 * 1e6

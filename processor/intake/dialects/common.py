@@ -78,7 +78,7 @@ def candidate_recipients(
         for address in find_addresses(_URL.sub(" ", line)):
             if is_system_address(address) or address == view.from_address:
                 continue
-            if address.lower() in aliases:
+            if address in aliases:  # find_addresses lower-cases, as the alias set is
                 continue  # "(expanded from <alias>)": the same failure, named by its alias
             bucket = parties if address in excluded else found
             if address not in bucket:
