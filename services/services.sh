@@ -37,8 +37,23 @@ fetch() {
   fi
   command -v mvn >/dev/null || { log "Maven (mvn) is required to fetch the service jars"; exit 1; }
   log "resolving Kafka $KAFKA_VERSION and Apicurio Registry $APICURIO_VERSION from Maven Central (once)"
-  mvn -q -B -f "$HERE/pom.xml" process-resources
-  rm -rf "$HERE/target"
+  # A clean machine downloads ~220 MB; a refused or dropped download is retried (by Maven's
+  # HTTP client per request, then by a new run here), and the last run's errors are shown.
+  mkdir -p "$RUN/logs"
+  local attempt fetch_log="$RUN/logs/fetch.log"
+  for attempt in 1 2 3 4; do
+    # -U: a download that failed is asked for again (Maven caches failures otherwise).
+    if mvn -B -U -Dstyle.color=never -Dmaven.wagon.http.retryHandler.count=3 \
+         -f "$HERE/pom.xml" process-resources > "$fetch_log" 2>&1; then
+      rm -rf "$HERE/target"
+      return 0
+    fi
+    log "Maven did not resolve the service jars (attempt $attempt of 4):"
+    grep -E '^\[(ERROR|WARNING)\] .' "$fetch_log" | head -n 4 >&2 || tail -n 15 "$fetch_log" >&2
+    (( attempt < 4 )) && sleep $((attempt * 10))
+  done
+  log "giving up; the whole Maven output is in $fetch_log"
+  exit 1
 }
 
 java_major() { "$1" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1; }
