@@ -14,6 +14,7 @@ client settings work the same way under ``registry.client`` /
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from enum import StrEnum
@@ -28,11 +29,26 @@ KAFKA_CLIENT_ENV_PREFIX = "BOUNCE_KAFKA_CLIENT_"
 REGISTRY_CLIENT_ENV_PREFIX = "BOUNCE_REGISTRY_CLIENT_"
 
 
+#: librdkafka's own log lines (connection failures, coordinator retries, ...) go to this
+#: Python logger instead of raw stderr, so a stage's log stays one JSON object per line.
+#: A client hands them over in its poll / flush calls.
+LIBRDKAFKA_LOG = logging.getLogger("librdkafka")
+
+
 class KafkaSettings(BaseModel):
     bootstrap_servers: str = "127.0.0.1:9092"
     client: dict[str, str] = Field(
         default_factory=dict, description="librdkafka properties passed through as they are"
     )
+
+    def client_config(self) -> dict[str, Any]:
+        """The settings every Kafka client of the processor starts from: the bootstrap
+        servers, its log routed to :data:`LIBRDKAFKA_LOG`, then ``client`` as given."""
+        return {
+            "bootstrap.servers": self.bootstrap_servers,
+            "logger": LIBRDKAFKA_LOG,
+            **self.client,
+        }
 
 
 class RegistrySettings(BaseModel):

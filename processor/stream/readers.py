@@ -17,8 +17,7 @@ def committed_reader(
     the group whose committed offsets it may read (a throwaway name by default)."""
     return Consumer(
         {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            **settings.kafka.client,
+            **settings.kafka.client_config(),
             "group.id": group or f"reader-{time.monotonic_ns()}",
             "enable.auto.commit": False,
             "isolation.level": "read_committed",

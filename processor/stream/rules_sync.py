@@ -60,7 +60,7 @@ class RulesTopicView:
 
 
 def _client(settings: ProcessorSettings) -> dict[str, Any]:
-    return {"bootstrap.servers": settings.kafka.bootstrap_servers, **settings.kafka.client}
+    return settings.kafka.client_config()
 
 
 def read_topic(

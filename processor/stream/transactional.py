@@ -130,7 +130,7 @@ class TransactionalLoop:
         # loop polls the next one; committed before the next batch is sealed
         self._sealed: _Pending | None = None
         self._fatal: KafkaError | None = None
-        client = {"bootstrap.servers": settings.kafka.bootstrap_servers, **settings.kafka.client}
+        client = settings.kafka.client_config()
         consumer_config: dict[str, Any] = {
             **client,
             "group.id": group_id,

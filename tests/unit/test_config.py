@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -32,3 +34,24 @@ def test_unknown_keys_are_refused(tmp_path: Path) -> None:
     config.write_text("kafak:\n  bootstrap_servers: x\n")
     with pytest.raises(ValueError, match="kafak"):
         load_settings(config)
+
+
+def test_librdkafka_logs_reach_python_logging(caplog: pytest.LogCaptureFixture) -> None:
+    """A client made from ``client_config`` hands librdkafka's log lines to the
+    ``librdkafka`` logger (so the stage's JSON log format covers them), here a refused
+    connection: nothing listens on port 1, no broker is involved."""
+    from confluent_kafka import Producer
+
+    from processor.config import KafkaSettings
+
+    config = KafkaSettings(bootstrap_servers="127.0.0.1:1", client={"linger.ms": "5"})
+    assert config.client_config()["linger.ms"] == "5"
+    producer = Producer(config.client_config())
+    caplog.set_level(logging.DEBUG, logger="librdkafka")
+    deadline = time.monotonic() + 10
+    while not any(r.name == "librdkafka" for r in caplog.records) and time.monotonic() < deadline:
+        producer.poll(0.2)
+    lines = [r for r in caplog.records if r.name == "librdkafka"]
+    assert lines, "no librdkafka log line reached Python logging"
+    assert any("127.0.0.1:1" in r.getMessage() for r in lines)
+    assert all(r.levelno >= logging.WARNING for r in lines)
