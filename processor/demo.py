@@ -26,9 +26,7 @@ from processor.stream.runner import build_stages, run_stages
 
 
 def _ends(settings: ProcessorSettings, topic: str) -> dict[int, int]:
-    consumer = Consumer(
-        {"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "demo-probe"}
-    )
+    consumer = Consumer({**settings.kafka.client_config(), "group.id": "demo-probe"})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         return {
@@ -42,7 +40,7 @@ def _ends(settings: ProcessorSettings, topic: str) -> dict[int, int]:
 def _committed(settings: ProcessorSettings, topic: str, group: str | None = None) -> int:
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            **settings.kafka.client_config(),
             "group.id": group or settings.group_id,
         }
     )
@@ -108,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     starts = {topic: _ends(settings, topic) for topic in outputs}
 
-    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "linger.ms": 20})
+    producer = Producer({**settings.kafka.client_config(), "linger.ms": 20})
     produced = 0
     first = sum(_ends(settings, settings.topics.raw).values())  # new addresses every run
     for n, event in enumerate(generate(args.events, garbage_every=args.garbage_every, start=first)):
