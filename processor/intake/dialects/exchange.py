@@ -82,8 +82,11 @@ _SMTP_TAGGED_REPLY = re.compile(
     re.MULTILINE | re.IGNORECASE,
 )
 # "554 5.7.0 < #5.7.133 smtp;550 5.7.133 ...>": the wrapped reply of a downstream hop.
+# Exchange 2010-2016 put the remote host before the "#" ("554 5.0.0 <mx.example.org
+# #5.0.0 smtp; 550-5.7.1 ...>").
 _WRAPPED = re.compile(
-    r"<\s*#(?P<status>[245]\.\d{1,3}\.\d{1,3})\s+smtp;\s*(?P<reply>.+?)>?'?\s*$", re.I
+    r"<\s*(?:[\w.-]+\s+)?#(?P<status>[245]\.\d{1,3}\.\d{1,3})\s+smtp;\s*(?P<reply>.+?)>?'?\s*$",
+    re.I,
 )
 
 
@@ -126,13 +129,25 @@ def _replies_by_recipient(body: str) -> dict[str, tuple[str, str | None]]:
             found.append((match.start(), reply, _host_name(host)))
     replies: dict[str, tuple[str, str | None]] = {}
     for start, reply, host in sorted(found, key=lambda item: item[0]):
-        end = start - 1  # the newline before the reply line; then skip blank lines
-        while end > 0 and body[end - 1] == "\n":
-            end -= 1
-        named = find_addresses(body[body.rfind("\n", 0, max(end, 0)) + 1 : max(end, 0)])
+        line, above = _line_above(body, start)
+        named = find_addresses(line)
+        if not named and host is None and _host_name(line.strip()) and " " not in line.strip():
+            # Exchange 2010-2016: the address, then the remote host, then the reply
+            host = _host_name(line.strip())
+            named = find_addresses(_line_above(body, above)[0])
         if len(named) == 1 and named[0] not in replies:
             replies[named[0]] = (reply, host)
     return replies
+
+
+def _line_above(body: str, start: int) -> tuple[str, int]:
+    """The last non-blank line before offset ``start`` (a line start) and its offset."""
+    end = start - 1  # the newline before the line at ``start``; then skip blank lines
+    while end > 0 and body[end - 1] == "\n":
+        end -= 1
+    end = max(end, 0)
+    begin = body.rfind("\n", 0, end) + 1
+    return body[begin:end], begin
 
 
 def _host_name(word: str | None) -> str | None:
