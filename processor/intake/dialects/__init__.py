@@ -44,6 +44,7 @@ from processor.intake.dialects import (  # noqa: E402
     postfix,
     qmail,
     sendmail,
+    stalwart,
     yahoo,
 )
 
@@ -65,6 +66,7 @@ DIALECTS: tuple[Dialect, ...] = (
     exim,
     sendmail,
     courier,
+    stalwart,
     ironport,
     mailgateways,
     mailinglist,
