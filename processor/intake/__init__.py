@@ -106,7 +106,7 @@ def read_view(view: MessageView, depth: int = 0) -> list[BounceRecord]:
     if rfc3464.has_dsn_fields(quoted_report):  # a report pasted into (or forwarded as) text
         records = rfc3464.records_from_fields(view, quoted_report)
         if records:
-            return _enrich_from_body(view, records)
+            return _enrich_from_body(view, records) + _listed_without_fields(view, records)
     attached_report = rfc3464.attached_fields_text(view)
     if attached_report is not None:  # the report attached as a text file
         records = rfc3464.records_from_fields(view, attached_report)
@@ -124,6 +124,19 @@ def read_view(view: MessageView, depth: int = 0) -> list[BounceRecord]:
     return []
 
 
+def _listed_without_fields(view: MessageView, records: list[BounceRecord]) -> list[BounceRecord]:
+    """Records for the failed recipients the notice above a pasted report lists with a
+    reason of their own but the pasted fields leave out (a paste cut short after the first
+    recipient block), read by the dialect that knows the notice."""
+    known = {record.recipient for record in records}
+    for dialect in DIALECTS:
+        if dialect.matches(view):
+            listed = dialect.parse(view)
+            if listed:
+                return [r for r in listed if r.recipient and r.recipient not in known]
+    return []
+
+
 def _enrich_from_body(view: MessageView, records: list[BounceRecord]) -> list[BounceRecord]:
     """Fill a DSN record's missing or vague diagnostic from the human-readable part."""
     vague = [
@@ -137,7 +150,7 @@ def _enrich_from_body(view: MessageView, records: list[BounceRecord]) -> list[Bo
     ]
     if not vague:
         return records
-    text = view.body_before_original
+    text = _human_readable_part(view.body_before_original)
     blocks = dict(
         recipient_blocks(view, text, recipients=[r.recipient for r in vague if r.recipient])
     )
@@ -171,6 +184,25 @@ def _enrich_from_body(view: MessageView, records: list[BounceRecord]) -> list[Bo
             update["smtp_code"] = find_reply_code(reason)
         enriched.append(record.model_copy(update=update))
     return enriched
+
+
+# the first field of a delivery-status report pasted below the notice in the same text
+# ("Reporting-MTA: dns; ...", "Final-Recipient: rfc822; ...", Postfix's "X-Postfix-...")
+_REPORT_FIELD_LINE = re.compile(
+    r"^[ \t>]*(?:Reporting-MTA|Received-From-MTA|Arrival-Date|X-Postfix-[A-Za-z-]+|"
+    r"(?:Final|Original)-Recipient|Action)[ \t]*:",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def _human_readable_part(text: str) -> str:
+    """``text`` up to the report's fields when they were pasted below the notice: the
+    fields are not the reason (a pasted ``Status: 5.0.0`` line is no diagnostic), the
+    notice above them is. The whole text when nothing stands above the fields."""
+    fields = _REPORT_FIELD_LINE.search(text)
+    if fields is None or not text[: fields.start()].strip():
+        return text
+    return text[: fields.start()]
 
 
 # "Fwd:" / "Fw:" and their translations (WG: German, TR: French, RV: Spanish, ENC:
