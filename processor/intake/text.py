@@ -30,6 +30,11 @@ _DOMAIN = (
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
 )
 _ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]+@" + _DOMAIN)
+# a whole value (a DSN recipient field) whose domain holds an underscore, a character the
+# hostname syntax of _DOMAIN leaves out: the address as written, not its part before "_"
+_UNDERSCORED_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]+@(?=[A-Za-z0-9.\-]*_)[A-Za-z0-9_](?:[A-Za-z0-9_.\-]*[A-Za-z0-9_])?"
+)
 # a quoted local part (RFC 5321 Quoted-string): "first last"@example.org
 _QUOTED_ADDRESS = re.compile(r'"(?:[^"\\\n]|\\.){1,64}"@' + _DOMAIN)
 # an address in angle brackets, whatever its characters (RFC 6531 paths hold UTF-8)
@@ -137,6 +142,9 @@ def normalize_address(value: str | None) -> str | None:
         quoted = _QUOTED_ADDRESS.search(text)
         if quoted is not None:
             return quoted.group(0).lower()
+    whole = _UNDERSCORED_ADDRESS.fullmatch(text.strip("<>"))
+    if whole is not None:  # kept whole: "user@example.com_" is not "user@example.com"
+        return whole.group(0).lower()
     match = _ADDRESS.search(text) if text.isascii() else _international_address(text)
     if match is None:
         return None
