@@ -176,6 +176,18 @@ CASES = {
         ),
         [("maria@example.org", "5.0.0", None), ("jose@example.org", "5.0.0", None)],
     ),
+    "stalwart": (
+        bounce(
+            "Your message could not be delivered to the following recipients:\n\n"
+            "<gone@example.org> (host 'mx.example.org' rejected command 'RCPT TO:<gone@"
+            "example.org>' with code 550 (5.1.1) 'Mailbox does not exist')\n"
+            "<late@example.org> (host 'mx.example.org' rejected command 'DATA' with code 550"
+            " (0.0.0) 'Service unavailable; Client host [192.0.2.9] blocked using zen')\n",
+            sender="Mail Delivery Subsystem <MAILER-DAEMON@mx.example.net>",
+            Subject="Failed to deliver message",
+        ),
+        [("gone@example.org", "5.1.1", 550), ("late@example.org", "5.0.0", 550)],
+    ),
 }
 
 
@@ -898,3 +910,72 @@ def test_a_localized_sender_label_does_not_name_a_failed_recipient() -> None:
         Subject="Undeliverable",
     )
     assert [r["recipient"] for r in _records(raw)] == ["admin@example.com"]
+
+
+def test_stalwart_names_the_refused_command_and_the_remote_server() -> None:
+    records = parse(CASES["stalwart"][0]).records
+
+    assert [(r.smtp_command, r.remote_mta) for r in records] == [
+        ("RCPT", "mx.example.org"),
+        ("DATA", "mx.example.org"),
+    ]
+
+
+def test_a_pasted_report_cut_after_its_first_block_keeps_the_notices_other_recipients() -> None:
+    data = bounce(
+        "Your message could not be delivered to the following recipients:\n\n"
+        "<one@example.org> (host 'mx.example.org' rejected command 'DATA' with code 550"
+        " (0.0.0) 'Client host blocked using bl.example')\n"
+        "<two@example.org> (host 'mx.example.org' rejected command 'DATA' with code 550"
+        " (0.0.0) 'Client host blocked using bl.example')\n\n"
+        "Reporting-MTA: dns;mx.example.net\n\n"
+        "Final-Recipient: rfc822;one@example.org\nAction: failed\nStatus: 5.5.0\n"
+        "Diagnostic-Code: smtp;550 Client host blocked using bl.example\n",
+        sender="Mail Delivery Subsystem <MAILER-DAEMON@mx.example.net>",
+        Subject="Failed to deliver message",
+    )
+
+    records = parse(data).records
+
+    assert [(r.recipient, r.smtp_code, r.dialect) for r in records] == [
+        ("one@example.org", 550, "rfc3464"),
+        ("two@example.org", 550, "stalwart"),
+    ]
+
+
+def test_pasted_report_fields_are_not_the_reason_the_notice_gives() -> None:
+    data = bounce(
+        "This message was created automatically by mail delivery software.\n\n"
+        "A message that you sent could not be delivered to one or more of its\n"
+        "recipients. This is a permanent error. The following address(es) failed:\n\n"
+        "  someone@example.org\n    retry timeout exceeded\n"
+        "Reporting-MTA: dns; mx.example.net\n\n"
+        "Action: failed\nFinal-Recipient: rfc822;someone@example.org\nStatus: 5.0.0\n",
+        Subject="Mail delivery failed: returning message to sender",
+    )
+
+    [record] = parse(data).records
+
+    assert (record.status, record.diagnostic) == ("5.0.0", "retry timeout exceeded")
+
+
+def test_exchange_names_the_remote_host_between_the_address_and_its_wrapped_reply() -> None:
+    # Exchange 2010-2016: address, remote host, then the reply that wraps the remote one
+    data = bounce(
+        "Diagnoseinformationen f\u00fcr Administratoren:\n\n"
+        "Generierender Server: ex01.example.net\n\n"
+        "user@example.org\nmx.example.org\n"
+        "Remote server returned '554 5.0.0 <mx.example.org #5.0.0 smtp; 550-5.7.1 "
+        "Messages with multiple addresses in From: header are not accepted>'\n",
+        sender="Microsoft Outlook <postmaster@example.net>",
+        Subject="Unzustellbar: Offer",
+    )
+
+    [record] = parse(data).records
+
+    assert (record.recipient, record.status, record.smtp_code, record.remote_mta) == (
+        "user@example.org",
+        "5.7.1",
+        550,
+        "mx.example.org",
+    )

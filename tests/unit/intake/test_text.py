@@ -177,3 +177,12 @@ def test_a_non_ascii_address_is_read_only_as_a_whole_value() -> None:
     assert normalize_address("宛先 user@example.jp") == "user@example.jp"
     assert decode_utf8_xtext("j\\x{F6}ran@ex\\x{00E4}mple.de") == "jöran@exämple.de"
     assert decode_xtext("a+2Bb+3Dc+41@example.com") == "a+b=c+41@example.com"
+
+
+def test_a_dsn_recipient_with_an_underscore_in_its_domain_is_kept_whole() -> None:
+    from processor.intake.text import normalize_address
+
+    assert normalize_address("rfc822; email@example.com_") == "email@example.com_"
+    assert normalize_address("<a@b_c.example.org>") == "a@b_c.example.org"
+    assert normalize_address("rfc822; x_y@example.com") == "x_y@example.com"
+    assert normalize_address("a@example.com_ and more") == "a@example.com"
