@@ -211,6 +211,15 @@ _EXIM_SMTP_ERROR = re.compile(
     r"(?:host\s+\S+\s*\[[^\]\s]*\]:\s+)?",
     re.IGNORECASE,
 )
+# Haraka outbound: a deferral is "Upstream error: 421 4.7.0 ..." (its log line "Temp failing
+# <queue file> for 60 seconds: " before it), a bounce after the last deferral "Too many
+# failures (Upstream error: 451 ...)"; the text names neither the command nor the host
+# (https://github.com/haraka/Haraka/blob/master/outbound/hmail.js, temp_fail and
+# convert_temp_failed_to_bounce)
+_HARAKA_UPSTREAM = re.compile(
+    r"(?:Temp failing [^\s:]{1,200} for \d{1,9} seconds: )?(Too many failures \()?"
+    r"Upstream error: (?=\d)"
+)
 # Postfix "host mx.example.org[192.0.2.1]" (before " said: " / " refused to talk to me: ")
 _POSTFIX_HOST = re.compile(r"host[ \t]+([^\s\[\]]+?)\.?(?:[ \t]?\[[^\]\s]*\])?")
 _POSTFIX_SAID = ((" said: ", None), (" refused to talk to me: ", "CONN"))
@@ -236,8 +245,9 @@ def read_logged_reply(text: str) -> tuple[str, str | None, str | None]:
     ``host mx.example.org[192.0.2.1] said: 550 5.1.1 ... (in reply to RCPT TO command)``
     (Postfix), ``** a@example.org R=dnslookup T=remote_smtp H=mx.example.org [192.0.2.1]:
     SMTP error from remote mail server after RCPT TO:<a@example.org>: 550 ...`` (Exim),
-    ``relay=mx.example.org. [192.0.2.1], dsn=5.1.1, stat=User unknown`` (Sendmail) and
-    ``smtp;550 ...`` (PowerMTA, Amazon SES) give ``550 ...``. A text that is the MTA's own
+    ``relay=mx.example.org. [192.0.2.1], dsn=5.1.1, stat=User unknown`` (Sendmail),
+    ``Upstream error: 550 ...`` (Haraka) and ``smtp;550 ...`` (PowerMTA, Amazon SES) give
+    ``550 ...``. A text that is the MTA's own
     (``connect to mx.example.org[192.0.2.1]:25: Connection timed out``) stays whole. The
     command and host are read in the MTA's words only (a reply may name hosts of its own,
     such as the client's). A text that starts with the reply (the common case) costs two
@@ -268,6 +278,11 @@ def read_logged_reply(text: str) -> tuple[str, str | None, str | None]:
             reply = reply[at + 5 :].strip()
     if reply.startswith("delivery temporarily suspended: "):  # Postfix, a site marked dead
         reply = reply[32:]
+    elif reply.startswith(("Upstream error: ", "Too many failures (", "Temp failing ")):
+        match = _HARAKA_UPSTREAM.match(reply)
+        if match is not None:
+            wrapped = match.group(1) is not None and reply.endswith(")")
+            reply = reply[match.end() : -1 if wrapped else None]
     if "SMTP error from remote mail" in reply:
         match = _EXIM_SMTP_ERROR.search(reply)
         if match is not None:

@@ -317,6 +317,29 @@ def test_an_integer_beyond_64_bits_stays_whole_in_the_metadata() -> None:
             None,
         ),
         ("smtp; 552 5.2.2 Mailbox full", "552 5.2.2 Mailbox full", None, None),
+        # Haraka outbound, in the words of its temp_fail / convert_temp_failed_to_bounce
+        # (https://github.com/haraka/Haraka/blob/master/outbound/hmail.js): "Upstream
+        # error: <code> <status> <text>", the command and host not named
+        (
+            "Upstream error: 421 4.7.0 Try again later, closing connection.",
+            "421 4.7.0 Try again later, closing connection.",
+            None,
+            None,
+        ),
+        (
+            "Too many failures (Upstream error: 451 4.7.1 Greylisted, please try again)",
+            "451 4.7.1 Greylisted, please try again",
+            None,
+            None,
+        ),
+        (  # its log line (the queue file name as in https://github.com/haraka/Haraka/issues/2520)
+            "Temp failing 1539758017236_1539762057544_6_23821_XrUdrN_11_mx.example.net for 4096"
+            " seconds: Upstream error: 452 4.5.3 Too many recipients",
+            "452 4.5.3 Too many recipients",
+            None,
+            None,
+        ),
+        ("Too many failures (Tried all MXs)", "Too many failures (Tried all MXs)", None, None),
     ],
 )
 def test_the_reply_is_read_out_of_the_log_text(
