@@ -383,6 +383,72 @@ def find_smtp_command(text: str | None) -> str | None:
     return found
 
 
+# a line of an SMTP transcript: what the sending side sent (">>> RCPT To:<a@example.org>")
+# or the last line of a reply ("<<< 550 5.1.1 <a@example.org>... User unknown", not
+# "<<< 250-SIZE 10240000"), as Sendmail writes them
+_TRANSCRIPT_LINE = re.compile(
+    r"^[ \t]*(?:>>> ?([^\n]*)|<<< ?([2-5]\d\d)(?: ([^\n]*))?)$", re.MULTILINE
+)
+_SENT_COMMAND = re.compile(r"(mail|rcpt|data|bdat|helo|ehlo|\.)(?=\s|:|$)", re.IGNORECASE)
+_SENT_NAMES = {
+    "mail": "MAIL",
+    "rcpt": "RCPT",
+    "data": "DATA",
+    "bdat": "DATA",
+    ".": "DATA",
+    "helo": "HELO",
+    "ehlo": "EHLO",
+}
+
+
+def transcript_command(text: str, recipient: str) -> str | None:
+    """The command that the failed reply for ``recipient`` answered in a session
+    transcript, from the order of its ``>>>`` (sent) and ``<<<`` (received) lines: the
+    replies to pipelined commands come in the order the commands went, so after ``>>> MAIL
+    From:<...>``, ``>>> RCPT To:<a@example.org>``, ``>>> DATA`` the replies ``<<< 250``,
+    ``<<< 550 5.1.1 <a@example.org>... User unknown`` and ``<<< 554 5.5.1 no valid
+    recipients`` answer MAIL, RCPT and DATA (the last command named is DATA).
+
+    The failed reply is the first 4xx / 5xx one naming the recipient, else the one
+    answering a command naming it, else, when no other recipient was sent, the first 4xx /
+    5xx one. A reply beyond the echoed commands has no command. Sendmail sometimes echoes
+    only the last command of a pipelined group (``>>> DATA``, then the RCPT reply naming
+    the recipient): that reply is read as answering DATA, as Sisimai and the labelled
+    corpus read it. None when the text is no transcript or the command is not read so.
+    """
+    if ">>>" not in text or "<<<" not in text:
+        return None
+    recipient = recipient.lower()
+    groups: list[tuple[list[tuple[str | None, str]], list[str]]] = []
+    for match in _TRANSCRIPT_LINE.finditer(text):
+        sent, code = match.group(1), match.group(2)
+        if sent is not None:
+            if not groups or groups[-1][1]:
+                groups.append(([], []))
+            word = _SENT_COMMAND.match(sent.strip())
+            name = _SENT_NAMES[word.group(1).lower()] if word else None
+            groups[-1][0].append((name, sent.lower()))
+        elif groups:
+            groups[-1][1].append(f"{code} {match.group(3) or ''}".lower())
+    failed: list[tuple[str, str, str | None]] = []  # (reply, the line sent, its command)
+    other_recipients = False
+    for commands, replies in groups:
+        other_recipients = other_recipients or any(
+            name == "RCPT" and recipient not in line for name, line in commands
+        )
+        for n, reply in enumerate(replies):
+            if reply[0] in "45":
+                command, line = commands[n] if n < len(commands) else (None, "")
+                failed.append((reply, line, command))
+    for reply, _, command in failed:
+        if recipient in reply:
+            return command
+    for _, line, command in failed:
+        if recipient in line:
+            return command
+    return failed[0][2] if failed and not other_recipients else None
+
+
 def _command_lead_in_starts(text: str, at: int, before: int) -> bool:
     if at == 0 or before == _ANYWHERE:
         return True

@@ -39,6 +39,7 @@ from processor.intake.text import (
     normalize_address,
     parse_date,
     part_text,
+    transcript_command,
 )
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -439,8 +440,10 @@ class MessageView:
         if not body:
             return None
         at = self._body_lower.find(recipient.lower())
-        window = body[at : at + 800] if at != -1 else body[:1500]
-        return find_smtp_command(window.split("\n\n\n", 1)[0])
+        window = (body[at : at + 800] if at != -1 else body[:1500]).split("\n\n\n", 1)[0]
+        # a session transcript (">>> DATA" / "<<< 550 ..."): the command its failed reply
+        # answered, not the last one named (the DATA of a pipelined MAIL, RCPT, DATA)
+        return transcript_command(window, recipient) or find_smtp_command(window)
 
 
 def first_headers(message: Message) -> dict[str, str]:

@@ -17,7 +17,7 @@ from processor.intake.dialects.common import (
     records_from_blocks,
 )
 from processor.intake.record import BounceRecord
-from processor.intake.text import find_addresses, find_smtp_command
+from processor.intake.text import find_addresses, find_smtp_command, transcript_command
 from processor.intake.view import MessageView
 
 NAME = "sendmail"
@@ -79,7 +79,8 @@ def parse(view: MessageView) -> list[BounceRecord]:
         blocks.append((recipient, "\n".join(filter(None, [block, *_new_lines(block, lines)]))))
         # the command our side sent last (">>> RCPT To:<...>") is read before those
         # lines leave the diagnostic
-        command = find_smtp_command("\n".join([block, *lines[:3]]))
+        command = transcript_command(_talk_about(transcript, recipient), recipient)
+        command = command or find_smtp_command("\n".join([block, *lines[:3]]))
         if command is not None:
             commands[recipient] = command
     delayed = bool(_DELAYED.search(view.subject))
@@ -111,6 +112,17 @@ def _new_lines(block: str, lines: list[str]) -> list[str]:
         if len(said) > 3:
             break
     return said[1:]
+
+
+def _talk_about(transcript: str, recipient: str) -> str:
+    """The part of the transcript spent with the server that refused ``recipient`` (the
+    ``while talking to`` part naming it), else the whole transcript."""
+    marks = list(_TALKING_TO.finditer(transcript))
+    for n, mark in enumerate(marks):
+        end = marks[n + 1].start() if n + 1 < len(marks) else len(transcript)
+        if recipient in transcript[mark.end() : end].lower():
+            return transcript[mark.end() : end]
+    return transcript
 
 
 def _servers_by_recipient(transcript: str, recipients: list[str]) -> dict[str, str]:

@@ -209,6 +209,71 @@ def test_the_bounce_sender_is_never_reported_as_the_recipient() -> None:
     assert SENDER not in {r.recipient for r in parse(data).records}
 
 
+# RFC 2920 pipelining in Sendmail's transcript notation (see test_text.py for the sources)
+_PIPELINED_TRANSCRIPT = (
+    "   ----- Transcript of session follows -----\n"
+    "... while talking to mx.example.org.:\n"
+    ">>> MAIL From:<news@sender.example> SIZE=1234\n"
+    ">>> RCPT To:<user@example.org>\n"
+    ">>> DATA\n"
+    "<<< 250 2.1.0 <news@sender.example>... Sender ok\n"
+    "<<< 550 5.1.1 <user@example.org>... User unknown\n"
+    "550 5.1.1 <user@example.org>... User unknown\n"
+    "<<< 554 5.5.1 Error: no valid recipients\n"
+)
+
+
+def test_a_pipelined_sendmail_transcript_gives_the_command_of_the_failed_reply() -> None:
+    data = bounce(
+        "The original message was received at Sun, 1 Mar 2026 10:00:00 +0100\n\n"
+        "   ----- The following addresses had permanent fatal errors -----\n"
+        "<user@example.org>\n"
+        "    (reason: 550 5.1.1 <user@example.org>... User unknown)\n\n" + _PIPELINED_TRANSCRIPT,
+        Subject="Returned mail: see transcript for details",
+    )
+
+    record = parse(data).records[0]
+
+    assert (record.dialect, record.recipient) == ("sendmail", "user@example.org")
+    assert (record.smtp_command, record.smtp_code, record.remote_mta) == (
+        "RCPT",
+        550,
+        "mx.example.org",
+    )
+
+
+def test_a_pipelined_transcript_beside_a_dsn_gives_the_command_of_the_failed_reply() -> None:
+    boundary = "b0undary"
+    data = message(
+        {
+            "From": "Mail Delivery Subsystem <MAILER-DAEMON@mx.example.net>",
+            "To": SENDER,
+            "Subject": "Returned mail: see transcript for details",
+            "MIME-Version": "1.0",
+            "Content-Type": f'multipart/report; report-type=delivery-status; boundary="{boundary}"',
+        },
+        f"--{boundary}\nContent-Type: text/plain\n\n"
+        "   ----- The following addresses had permanent fatal errors -----\n"
+        "<user@example.org>\n"
+        "    (reason: 550 5.1.1 <user@example.org>... User unknown)\n\n"
+        + _PIPELINED_TRANSCRIPT
+        + f"\n--{boundary}\nContent-Type: message/delivery-status\n\n"
+        "Reporting-MTA: dns; mx.example.net\n\n"
+        "Final-Recipient: RFC822; user@example.org\n"
+        "Action: failed\nStatus: 5.1.1\nRemote-MTA: DNS; mx.example.org\n"
+        "Diagnostic-Code: SMTP; 550 5.1.1 <user@example.org>... User unknown\n"
+        f"\n--{boundary}--\n",
+    )
+
+    record = parse(data).records[0]
+
+    assert (record.recipient, record.status, record.smtp_command) == (
+        "user@example.org",
+        "5.1.1",
+        "RCPT",
+    )
+
+
 def test_amazon_ses_sns_notification() -> None:
     inner = {
         "notificationType": "Bounce",

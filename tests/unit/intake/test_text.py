@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from processor.intake.text import _COMMAND_NAMES, find_smtp_command
+from processor.intake.text import _COMMAND_NAMES, find_smtp_command, transcript_command
 
 # The definition: the last of these phrasings in the text names the command.
 _REFERENCE = re.compile(
@@ -90,6 +91,80 @@ def test_smtp_command_examples() -> None:
     assert find_smtp_command("SMTP error after pipelined end of data: 554 no") == "DATA"
     assert find_smtp_command("host mx.example.org[192.0.2.1] refused to talk to me: 554") == "CONN"
     assert find_smtp_command("no command named here") is None
+
+
+# Session transcripts in Sendmail's notation (">>>" what was sent, "<<<" what came back:
+# http://www.icglink.net/cgi-bin/icglink/helpdesk/kb.cgi?view=73), pipelined as in RFC 2920
+# section 3.1 (MAIL, RCPT, DATA sent together, their replies read after them, in order:
+# https://www.rfc-editor.org/rfc/rfc2920#section-3.1).
+_PIPELINED = (
+    "... while talking to mx.example.org.:\n"
+    ">>> MAIL From:<news@sender.example> SIZE=1234\n"
+    ">>> RCPT To:<user@example.org>\n"
+    ">>> DATA\n"
+    "<<< 250 2.1.0 <news@sender.example>... Sender ok\n"
+    "<<< 550 5.1.1 <user@example.org>... User unknown\n"
+    "550 5.1.1 <user@example.org>... User unknown\n"
+    "<<< 554 5.5.1 Error: no valid recipients\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("transcript", "recipient", "command"),
+    [
+        # the reply naming the recipient is the second of three: it answered RCPT, not
+        # the DATA named last
+        (_PIPELINED, "user@example.org", "RCPT"),
+        (
+            _PIPELINED.replace("<user@example.org>... User unknown", "User unknown"),
+            "user@example.org",
+            "RCPT",
+        ),
+        # two recipients, the second refused: its RCPT, not the first one's
+        (
+            ">>> MAIL From:<news@sender.example>\n>>> RCPT To:<a@example.org>\n"
+            ">>> RCPT To:<b@example.org>\n>>> DATA\n<<< 250 2.1.0 Sender ok\n"
+            "<<< 250 2.1.5 Recipient ok\n<<< 550 5.1.1 User unknown\n<<< 354 Enter mail\n",
+            "b@example.org",
+            "RCPT",
+        ),
+        # accepted, then the message refused after its end
+        (
+            ">>> MAIL From:<news@sender.example>\n>>> RCPT To:<user@example.org>\n>>> DATA\n"
+            "<<< 250 2.1.0 Sender ok\n<<< 250 2.1.5 Recipient ok\n<<< 354 Enter mail\n"
+            ">>> .\n<<< 554 5.7.1 Message rejected as spam\n554 5.0.0 Service unavailable\n",
+            "user@example.org",
+            "DATA",
+        ),
+        # the sender refused (the icglink page's ">>> MAIL From:<...>" case)
+        (
+            ">>> MAIL From:<news@sender.example>\n<<< 550 Access denied\n",
+            "user@example.org",
+            "MAIL",
+        ),
+        # multi-line replies count once
+        (
+            ">>> EHLO client.example.net\n<<< 250-mx.example.org\n<<< 250 PIPELINING\n"
+            ">>> MAIL From:<news@sender.example>\n<<< 250 ok\n>>> RCPT To:<user@example.org>\n"
+            "<<< 550-5.1.1 No such user\n<<< 550 5.1.1 see https://example.org/help\n",
+            "user@example.org",
+            "RCPT",
+        ),
+        # only the last command of the group echoed: read as answering it (Sisimai's reading)
+        (
+            ">>> DATA\n<<< 550 5.1.1 <user@example.org>... User unknown\n"
+            "<<< 503 5.0.0 Need RCPT (recipient)\n",
+            "user@example.org",
+            "DATA",
+        ),
+        ("550 5.1.1 User unknown (in reply to RCPT TO command)", "user@example.org", None),
+        (">>> DATA\n<<< 250 2.0.0 Ok: queued\n", "user@example.org", None),
+    ],
+)
+def test_the_command_of_a_transcript_is_the_one_its_failed_reply_answered(
+    transcript: str, recipient: str, command: str | None
+) -> None:
+    assert transcript_command(transcript, recipient) == command
 
 
 _DATES = st.builds(
