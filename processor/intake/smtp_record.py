@@ -230,10 +230,12 @@ _IN_REPLY_TO_END = re.compile(r"[^()]{1,40}\)\s*")
 # mx.example.org[192.0.2.1]", "connect to mx.example.org[192.0.2.1]:25", "lost connection
 # with mx.example.org[...]", Exim "H=mx.example.org [192.0.2.1]", Sendmail "relay=
 # mx.example.org. [192.0.2.1]" (a bare "[192.0.2.1]" after "host" is Postfix's "Client
-# host [192.0.2.1] blocked": the client, not the server)
+# host [192.0.2.1] blocked": the client, not the server). An internationalized host name
+# is kept in the form written, Unicode (U-labels) or ASCII (A-labels), lower-cased; its
+# last label is ASCII (as HOST_NAME in dialects/common.py).
 _HOST_LEAD_INS = ("host ", "connect to ", "with ", "H=", "relay=")
 _LOGGED_HOST = re.compile(
-    r"\[(?:IPv6:)?([\d.:a-fA-F]+)\]|([A-Za-z0-9][A-Za-z0-9\-]*(?:\.[A-Za-z0-9][A-Za-z0-9\-]*)+)"
+    r"\[(?:IPv6:)?([\d.:a-fA-F]+)\]|([^\W_][\w\-]*(?:\.[^\W_][\w\-]*)*\.[A-Za-z0-9][A-Za-z0-9\-]*)"
     r"\.?(?=[ \t]?\[|:\d|[ \t]*[,:]|[ \t]|$)"
 )
 

@@ -32,8 +32,11 @@ _URL = re.compile(r"(?:https?|mailto):\S+", re.IGNORECASE)
 # Postfix's "<final> (expanded from <alias>):" - the alias (which a paste may wrap onto the
 # next line, and without its <>) is the address that was written to, not a second failure
 _EXPANDED_FROM = re.compile(r"\(expanded\s+from\s+<?([^\s<>()]+@[^\s<>():]+?)>?\)?:", re.IGNORECASE)
-#: a host name (or IPv4 address) as the remote-server patterns read it: dotted labels
-HOST_NAME = r"[A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z0-9\-]+"
+#: a host name (or IPv4 address) as the remote-server patterns read it: dotted labels, an
+#: internationalized one (IDN) in its Unicode form too ("mx.bücher.example"), the last label
+#: ASCII (a top-level domain or its A-label), so that text run on after it in a script
+#: without spaces ("mx.example.comへの接続") is not taken into the name
+HOST_NAME = r"[^\W_][\w.\-]*\.[A-Za-z0-9\-]+"
 # (the lookahead names the first letters of the alternatives: a cheap check before them)
 # ("host: mx.example.com (192.0.2.1) reason: ..." and "Remote system: dns; mx.example.com"
 # are labelled fields: a colon, full-width in bilingual CJK notices, and a DSN-style

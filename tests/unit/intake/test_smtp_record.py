@@ -391,6 +391,45 @@ def test_a_host_in_the_reply_is_not_the_remote_mta() -> None:
     assert bare.remote_mta is None
 
 
+# An internationalized (IDN) host name in the sending MTA's words: kept as written, its
+# Unicode form (RFC 5890 U-labels; SMTPUTF8 logs and RFC 6533 DSN fields carry it so) or its
+# A-label, lower-cased, in every lead-in the ASCII names are read after.
+@pytest.mark.parametrize(
+    "logged",
+    [
+        "host mx.bücher.example[192.0.2.1] said: 550 5.1.1 unknown (in reply to RCPT TO command)",
+        "** a@example.com R=dnslookup T=remote_smtp H=mx.bücher.example [192.0.2.1]: SMTP error"
+        " from remote mail server after RCPT TO:<a@example.com>: 550 5.1.1 unknown",
+        "to=<a@example.com>, mailer=esmtp, relay=mx.bücher.example. [192.0.2.1], dsn=5.1.1,"
+        " stat=User unknown",
+        "connect to mx.bücher.example[192.0.2.1]:25: Connection refused",
+        "lost connection with MX.Bücher.Example[192.0.2.1] while sending RCPT TO",
+    ],
+)
+def test_an_internationalized_remote_host_is_kept(logged: str) -> None:
+    record = parse_smtp_record({"recipient": "a@example.com", "diagnostic": logged}).records[0]
+
+    assert record.remote_mta == "mx.bücher.example"
+
+
+def test_an_internationalized_host_keeps_its_a_label_and_ends_at_an_ascii_label() -> None:
+    a_label = parse_smtp_record(
+        {
+            "recipient": "a@example.com",
+            "diagnostic": "connect to mx.xn--bcher-kva.example[192.0.2.1]:25: Connection refused",
+        }
+    ).records[0]
+    # words run on after the name without a space (Japanese): no host rather than a wrong one
+    run_on = parse_smtp_record(
+        {
+            "recipient": "a@example.com",
+            "diagnostic": "lost connection with mx.example.comとの接続 x",
+        }
+    ).records[0]
+
+    assert (a_label.remote_mta, run_on.remote_mta) == ("mx.xn--bcher-kva.example", None)
+
+
 @pytest.mark.parametrize(
     ("mx", "expected"),
     [
@@ -405,6 +444,7 @@ def test_a_host_in_the_reply_is_not_the_remote_mta() -> None:
         ("[192.0.2.1]", "192.0.2.1"),
         ("192.0.2.1:2525", "192.0.2.1"),
         ("[IPv6:2001:db8::1]", "2001:db8::1"),
+        ("MX.Bücher.example[192.0.2.1]:25", "mx.bücher.example"),
     ],
 )
 def test_the_mx_is_a_host_name(mx: str, expected: str) -> None:

@@ -171,6 +171,24 @@ def test_qmail_connected_host_is_the_remote_mta() -> None:
     assert parse(data).records[0].remote_mta == "192.0.2.1"
 
 
+def test_an_internationalized_remote_host_is_the_remote_mta() -> None:
+    """A Postfix bounce (no DSN part) naming an IDN server in its Unicode form (a UTF-8
+    body, as SMTPUTF8 mail systems write it): the name is kept, not cut at the umlaut."""
+    data = message(
+        {
+            "From": "MAILER-DAEMON@mail.example.net",
+            "To": "sam@example.net",
+            "Subject": "Undelivered Mail Returned to Sender",
+            "Content-Type": "text/plain; charset=utf-8",
+        },
+        "This is the mail system at host mail.example.net.\n\n"
+        "<rosa@bücher.example>: connect to mx.bücher.example[192.0.2.1]:25: Connection"
+        " refused\n",
+    )
+
+    assert parse(data).records[0].remote_mta == "mx.bücher.example"
+
+
 def test_bounce_forwarded_inline_with_quote_marks() -> None:
     data = _plain(
         "Can you look at this?\n\n"
