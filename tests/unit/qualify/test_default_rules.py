@@ -65,6 +65,9 @@ FAMILIES = [
         "userunknown",
     ),
     ("yandex", "550 5.7.1 No such user!", "userunknown"),
+    # SoftBank's reply for an address that does not exist, as a sender's note lists it:
+    # https://note.com/sendmagic/n/n5afbf98aeb25
+    ("softbank", "550 Invalid recipient: <user@i.softbank.jp>", "userunknown"),
     (
         "qq",
         "550 Ip frequency limited. http://service.mail.qq.com/cgi-bin/help?subtype=1",
