@@ -121,6 +121,8 @@ def read_view(view: MessageView, depth: int = 0) -> list[BounceRecord]:
         return autoreply.parse(view)
     if FALLBACK.matches(view):
         return FALLBACK.parse(view)
+    if autoreply.says_away(view):  # an absence notice without auto-reply headers
+        return autoreply.parse(view)
     return []
 
 

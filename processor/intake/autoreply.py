@@ -45,10 +45,30 @@ _BODY = re.compile(
     r"currently away|limited access to e-?mail|will be back|returning (?:to the office )?on)\b",
     re.IGNORECASE,
 )
+# An absence notice stated in the opening of the text, for replies that carry no
+# auto-reply header nor subject (pasted, or sent by clients that set none: Lotus Notes,
+# QQ Mail, rule-based Outlook replies). Only consulted when nothing else read the message
+# and it does not look like a bounce (see ``says_away``).
+_AWAY = re.compile(
+    r"\bout\sof\s(?:the\s)?office\b|\bthis\sis\san\sautomated\sresponse\b|"
+    r"\b(?:i\s(?:am|will\sbe)|i'm|i'll\sbe)\s(?:currently\s)?(?:on\s(?:annual\s)?(?:leave|vacation|holiday)|"
+    r"away\sfrom\s(?:the|my)\soffice|back\s(?:in|at)\sthe\soffice)\b|"
+    r"\blimited\saccess\sto\s(?:my\s)?e-?mails?\b|"
+    # German, French, Spanish, Italian, Dutch
+    r"\bnicht\sim\sb(?:ü|ue)ro\b|\bwieder\sim\sb(?:ü|ue)ro\b|\bautomatische\santwort\b|"
+    r"\babsente?\sdu\sbureau\b|\br[ée]ponse\sautomatique\b|\bfuera\sde\sla\soficina\b|"
+    r"\brespuesta\sautom[áa]tica\b|\bfuori\sufficio\b|\bafwezig\b|"
+    # Chinese / Japanese: automatic reply, on leave, away
+    r"自动回复|自動回覆|正在休假|假期自动回复|自動返信|不在にして",
+    re.IGNORECASE,
+)
 # Challenge-response systems (the sender must prove it is human) and list moderation holds.
 _CHALLENGE_OR_HOLD = re.compile(
     r"\bchallenge[ \-/]response\b|"
     r"\b(?:confirm|verify|prove)\s(?:that\s)?you\s(?:are|'re)\s(?:a\s)?(?:human|real\sperson)\b|"
+    # a held (quarantined) message released only when the sender answers
+    r"\b(?:deleted|discarded)\s(?:if|unless)\s(?:it\sis\s)?not\s(?:authenticated|verified|confirmed)"
+    r"\sby\syou\b|\bheld\suntil\syou\s(?:confirm|verify|authenticate)\b|"
     r"\bawaits\s(?:the\s)?moderator(?:'s)?\sapproval\b|"
     r"\bheld\s(?:until|for)\s(?:the\s)?(?:list\s)?moderat(?:or|ion)\b|"
     r"\b(?:pending|waiting\sfor)\s(?:the\s)?moderator(?:'s)?\s(?:approval|review)\b",
@@ -71,6 +91,17 @@ def matches(view: MessageView) -> bool:
     if is_challenge_or_hold(view):
         return True
     return auto_submitted.startswith("auto-") and bool(_BODY.search(view.body_text[:2000]))
+
+
+def says_away(view: MessageView) -> bool:
+    """An absence notice in the opening of a message with no auto-reply header or subject.
+
+    Weaker than :func:`matches`: ``read_view`` asks it last, once no reader (the generic
+    bounce reader included) took the message.
+    """
+    if _BOUNCE_SENDER.search(view.from_header):
+        return False
+    return bool(_AWAY.search(view.opening[:1500]))
 
 
 def is_challenge_or_hold(view: MessageView) -> bool:

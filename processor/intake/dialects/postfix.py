@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from processor.intake.dialects.common import listed_recipients, section_records
-from processor.intake.record import BounceRecord
+from processor.intake.record import BounceRecord, RecordKind
 from processor.intake.view import MessageView
 
 NAME = "postfix"
@@ -30,16 +30,35 @@ _DELAY_NOTICE = re.compile(
     r"It will be retried",
     re.IGNORECASE,
 )
+# Postfix's success notice (``NOTIFY=SUCCESS``, subject "Successful Mail Delivery Report"):
+# the same layout, but every listed recipient was delivered, not failed.
+_SUCCESS_NOTICE = re.compile(
+    r"\bYour\s+message\s+was\s+successfully\s+delivered\s+to\s+the\s+destination\(s\)\s+listed\s+below\b",
+    re.IGNORECASE,
+)
+_DELAY_NOTICE_START = re.compile(
+    r"could not be delivered for more than \d+ hour\(s\)\.\s+it will be retried until"
+)
 _START = re.compile(r"^\s*The (?:mail system|Postfix program)\s*$", re.IGNORECASE | re.MULTILINE)
 _RECIPIENT_LINE = re.compile(r"^<([^<>\s]+@[^<>\s]+)>(?: \(expanded from [^)]*\))?:", re.MULTILINE)
 
 
 def matches(view: MessageView) -> bool:
-    return view.says_any(_SIGNATURE)
+    # a pasted delay notice may start at its first sentence, without the intro line
+    return view.says_any(_SIGNATURE) or bool(_DELAY_NOTICE_START.search(view.opening[:2000]))
 
 
 def parse(view: MessageView) -> list[BounceRecord]:
     listed = listed_recipients(_RECIPIENT_LINE, view.body_before_original)
+    if _SUCCESS_NOTICE.search(view.body_before_original[:2000]):
+        return section_records(
+            view,
+            dialect=NAME,
+            start=_START,
+            recipients=listed or None,
+            kind=RecordKind.DELIVERED,
+            action="delivered",
+        )
     delayed = "delayed" in view.subject.lower() or bool(
         _DELAY_NOTICE.search(view.body_before_original[:2000])
     )
