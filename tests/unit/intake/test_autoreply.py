@@ -165,3 +165,47 @@ def test_a_list_refusal_is_still_a_failure() -> None:
     records = parse(data).records
 
     assert [(r.kind, r.recipient) for r in records] == [(RecordKind.DSN, "team@lists.example.org")]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "I am out of the office until 30/09/2013.\n\n"
+        'Note: This is an automated response to your message "Re: Digest".\n',
+        "vom 25.12. bis zum 05.01. bin ich nicht im Büro zu erreichen.\n",
+        "这是来自QQ邮箱的假期自动回复邮件。\n您好，我最近正在休假中，无法亲自回复您的邮件。\n",
+    ],
+)
+def test_an_absence_notice_without_auto_reply_headers_is_an_auto_reply(body: str) -> None:
+    data = message(
+        {"From": "Kim <kim@example.org>", "To": "news@sender.example", "Subject": "Re: Digest"},
+        body,
+    )
+
+    records = parse(data).records
+
+    assert [(r.kind, r.recipient) for r in records] == [(RecordKind.AUTOREPLY, "kim@example.org")]
+
+
+def test_absence_words_in_a_bounce_do_not_make_it_an_auto_reply() -> None:
+    data = message(
+        {"From": "postmaster@example.org", "To": "news@sender.example", "Subject": "Re: Digest"},
+        "Your message could not be delivered to gone@example.org (out of office\n"
+        "forwarding failed): 550 5.1.1 User unknown\n",
+    )
+
+    record = parse(data).records[0]
+
+    assert (record.kind, record.recipient) == (RecordKind.DSN, "gone@example.org")
+
+
+def test_a_quarantine_deleted_unless_the_sender_authenticates_is_not_a_failure() -> None:
+    data = message(
+        {"From": "lu@example.it", "To": "news@sender.example", "Subject": "Re: Digest"},
+        "Your message is held in a quarantine area, where it will remain for one week, after\n"
+        "which it will be deleted if not authenticated by you. To authenticate it, reply.\n",
+    )
+
+    records = parse(data).records
+
+    assert [(r.kind, r.recipient) for r in records] == [(RecordKind.AUTOREPLY, "lu@example.it")]

@@ -944,6 +944,45 @@ def test_postfix_delay_notice_is_a_delay_without_its_intro() -> None:
     )
 
 
+def test_postfix_delay_notice_pasted_from_its_first_sentence() -> None:
+    raw = bounce(
+        "Your message could not be delivered for more than 2 hour(s).\n"
+        "It will be retried until it is 5 day(s) old.\n\n"
+        "                   The mail system\n\n"
+        "<user@example.org>: host mx.example.org[192.0.2.5] said: 451 4.3.0\n"
+        "    <user@example.org>: Temporary lookup failure (in reply to RCPT TO\n"
+        "    command)\n",
+        Subject="Mail delivery problem",
+    )
+    [record] = _records(raw)
+    assert (record["action"], record["dialect"], record["status"]) == (
+        "delayed",
+        "postfix",
+        "4.3.0",
+    )
+
+
+def test_postfix_success_notice_is_a_delivery_not_a_failure() -> None:
+    raw = bounce(
+        "This is the mail system at host mail.sender.example.\n\n"
+        "Your message was successfully delivered to the destination(s)\n"
+        "listed below. If the message was delivered to mailbox you will\n"
+        "receive no further notifications. Otherwise you may still receive\n"
+        "notifications of mail delivery errors from other systems.\n\n"
+        "                   The mail system\n\n"
+        "<user@example.org>: delivery via mx.example.org[192.0.2.10]:25: 250 ok:\n"
+        "    Message 4333344 accepted\n",
+        Subject="Successful Mail Delivery Report",
+    )
+    [record] = parse(raw).records
+    assert (record.kind, record.action, record.recipient, record.smtp_code) == (
+        RecordKind.DELIVERED,
+        "delivered",
+        "user@example.org",
+        250,
+    )
+
+
 def test_gmail_legacy_notice_reports_the_remote_reply() -> None:
     raw = bounce(
         "Delivery to the following recipient failed permanently:\n\n"
