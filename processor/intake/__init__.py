@@ -106,7 +106,8 @@ def read_view(view: MessageView, depth: int = 0) -> list[BounceRecord]:
     if rfc3464.has_dsn_fields(quoted_report):  # a report pasted into (or forwarded as) text
         records = rfc3464.records_from_fields(view, quoted_report)
         if records:
-            return _enrich_from_body(view, records) + _listed_without_fields(view, records)
+            listed = _listed_without_fields(view, quoted_report, records)
+            return _enrich_from_body(view, records) + listed
     attached_report = rfc3464.attached_fields_text(view)
     if attached_report is not None:  # the report attached as a text file
         records = rfc3464.records_from_fields(view, attached_report)
@@ -126,11 +127,16 @@ def read_view(view: MessageView, depth: int = 0) -> list[BounceRecord]:
     return []
 
 
-def _listed_without_fields(view: MessageView, records: list[BounceRecord]) -> list[BounceRecord]:
+def _listed_without_fields(
+    view: MessageView, text: str, records: list[BounceRecord]
+) -> list[BounceRecord]:
     """Records for the failed recipients the notice above a pasted report lists with a
     reason of their own but the pasted fields leave out (a paste cut short after the first
     recipient block), read by the dialect that knows the notice."""
-    known = {record.recipient for record in records}
+    known = {record.recipient for record in records} | view.sender_addresses
+    notice = _human_readable_part(text)
+    if all(a in known or is_system_address(a) for a in find_addresses(notice)):
+        return []  # the notice names no one else (the common case: no dialect pass)
     for dialect in DIALECTS:
         if dialect.matches(view):
             listed = dialect.parse(view)
