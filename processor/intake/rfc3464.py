@@ -249,9 +249,10 @@ def _field_address(block: dict[str, str], name: str) -> str | None:
         address = normalize_address(value)
         if address is not None and not address.isascii():
             return address
-    whole = normalize_address(value)
-    if whole is not None and "_" in whole.partition("@")[2]:
-        return whole  # the address as written: "user@example.com_" is not user@example.com
+    if "_" in value.rpartition("@")[2]:
+        whole = normalize_address(value)
+        if whole is not None and "_" in whole.partition("@")[2]:
+            return whole  # as written: "user@example.com_" is not user@example.com
     addresses = find_addresses(value)
     return addresses[0] if addresses else None
 
