@@ -11,6 +11,7 @@ report has been redacted).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any
 
@@ -38,9 +39,17 @@ _PASTED_COMPANION = re.compile(
     re.MULTILINE | re.IGNORECASE,
 )
 # The sentence RFC 5965 suggests for the human-readable part, which FBLs that send no
-# attachment (AOL's old SCOMP reports, a forwarded first part) still open with.
+# attachment (AOL's old SCOMP reports, a forwarded first part) still write: first, or on a
+# line of its own after a notice (AOL's ARF conversion notice put it under its own text).
 _REPORT_OPENING = re.compile(
-    r"\Athis is an? (?:e-?mail )?abuse report for an? (?:e-?mail )?message", re.IGNORECASE
+    r"^[ \t]*this is an? (?:e-?mail )?abuse report for an? (?:e-?mail )?message",
+    re.IGNORECASE | re.MULTILINE,
+)
+# SpamCop's plain-text reports to a network's abuse address: "[SpamCop (ip) id:n]subject"
+# from <n>@reports.spamcop.net, "Email from <ip> / <date>", then the offending message quoted.
+_SPAMCOP_SUBJECT = re.compile(r"\A\s*\[SpamCop \(", re.IGNORECASE)
+_SPAMCOP_SOURCE = re.compile(
+    r"^[ \t]*Email from \[?(\d{1,3}(?:\.\d{1,3}){3})\]? /", re.IGNORECASE | re.MULTILINE
 )
 
 
@@ -87,8 +96,10 @@ def _is_non_standard_fbl(view: MessageView) -> bool:
     attached original plus a telltale."""
     if view.delivery_status_text is not None:
         return False
-    if _REPORT_OPENING.match(view.body_before_original.strip()):
-        return True  # the report's own first sentence, with or without the original
+    if _REPORT_OPENING.search(view.body_before_original):
+        return True  # the report's own sentence, with or without the original
+    if _is_spamcop_report(view):
+        return True
     attached = view.parts_of_type("message", frozenset({"rfc822", "global"}))
     if not attached:
         return False
@@ -99,6 +110,15 @@ def _is_non_standard_fbl(view: MessageView) -> bool:
         return True
     original = view.original
     return original is not None and original.get("X-HmXmrOriginalRecipient") is not None
+
+
+def _is_spamcop_report(view: MessageView) -> bool:
+    """A SpamCop report: sent from reports.spamcop.net or with SpamCop's subject tag, and
+    naming SpamCop in its text."""
+    sender = (view.from_address or "").lower()
+    if not (sender.endswith("@reports.spamcop.net") or _SPAMCOP_SUBJECT.match(view.subject)):
+        return False
+    return "spamcop" in view.opening
 
 
 def parse(view: MessageView) -> list[BounceRecord]:
@@ -118,11 +138,11 @@ def parse(view: MessageView) -> list[BounceRecord]:
     )
     if not recipients:
         recipients = _recipients_from_original(view)
-    source_ip = _first(fields, "source-ip")
+    source_ip = _ip_only(_first(fields, "source-ip"))
     if source_ip is None:
         ip_in_text = re.search(
             r"\bfrom IP(?: address)?\s*\[?(\d{1,3}(?:\.\d{1,3}){3})", view.body_before_original
-        )
+        ) or _SPAMCOP_SOURCE.search(view.body_before_original)
         source_ip = ip_in_text.group(1) if ip_in_text else None
     arrival_date = parse_date(_first(fields, "arrival-date") or _first(fields, "received-date"))
     common: dict[str, Any] = {
@@ -150,6 +170,19 @@ def _recipients_from_original(view: MessageView) -> list[str]:
         if found:
             return found[:1] if name != "To" else found
     return []
+
+
+def _ip_only(value: str | None) -> str | None:
+    """A Source-IP value without what generators append to it: "127.0.0.1 (localhost)",
+    "54.240.8.61 (a8-61.smtp-out.amazonses.com)", "[192.0.2.1]". Kept as given when its
+    first word is not an address."""
+    if not value:
+        return value
+    token = value.split()[0].strip("[]")
+    try:
+        return str(ipaddress.ip_address(token))
+    except ValueError:
+        return value
 
 
 def _first(fields: dict[str, list[str]], name: str) -> str | None:

@@ -108,3 +108,56 @@ Hi
     assert record.kind is RecordKind.ARF
     assert record.recipient == "someone@outlook.example"
     assert record.feedback_type == "abuse"
+
+
+def test_report_sentence_under_a_notice_is_a_complaint() -> None:
+    headers = {"From": "fbl@isp.example", "Subject": "Email Feedback Report for IP 192.0.2.7"}
+    body = (
+        "Your feedback loop has been converted to a new format.\n\n"
+        "This is an email abuse report for an email message received from IP address "
+        "192.0.2.7 on Tue, 02 Sep 2008 11:14:11 -0400\n"
+    )
+
+    record = parse(message(headers, body)).records[0]
+
+    assert (record.kind, record.feedback_type) == (RecordKind.ARF, "abuse")
+    assert record.source_ip == "192.0.2.7"
+
+
+def test_report_sentence_inside_a_line_is_not_a_complaint() -> None:
+    headers = {"From": "friend@example.org", "Subject": "question"}
+    body = "Someone said: this is an email abuse report for an email message, is it?\n"
+
+    assert parse(message(headers, body)).error is not None
+
+
+def test_spamcop_report_is_a_complaint_about_its_source() -> None:
+    headers = {
+        "From": "1234@reports.spamcop.net",
+        "To": "abuse@isp.example",
+        "Subject": "[SpamCop (192.0.2.8) id:99]Cheap offer",
+    }
+    body = (
+        "- SpamCop V5.4.0 -\nThis message is brief for your comfort.\n\n"
+        "Email from 192.0.2.8 / Mon, 1 Jun 2026 10:00:00 +0000\n\n"
+        "Offending message:\nFrom: seller@example.net\nTo: x\nSubject: Cheap offer\n\nBuy\n"
+    )
+
+    record = parse(message(headers, body)).records[0]
+
+    assert (record.kind, record.feedback_type, record.recipient) == (RecordKind.ARF, "abuse", None)
+    assert record.source_ip == "192.0.2.8"
+
+
+def test_mail_from_someone_about_spamcop_is_not_a_complaint() -> None:
+    headers = {"From": "friend@example.org", "Subject": "SpamCop listed us"}
+    body = "Our server is on the SpamCop list again, can you look?\n"
+
+    assert parse(message(headers, body)).error is not None
+
+
+def test_source_ip_keeps_only_the_address() -> None:
+    raw = message(ARF_HEADERS, ARF_BODY.format(feedback_type="abuse", recipients=""))
+    raw = raw.replace(b"Source-IP: 192.0.2.1\n", b"Source-IP: 192.0.2.1 (mx.sender.example)\n")
+
+    assert parse(raw).records[0].source_ip == "192.0.2.1"
