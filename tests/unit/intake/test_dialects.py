@@ -1083,3 +1083,26 @@ def test_exchange_names_the_remote_host_between_the_address_and_its_wrapped_repl
         550,
         "mx.example.org",
     )
+
+
+def test_a_pasted_google_groups_notice_names_the_group_from_the_quoted_received_line() -> None:
+    # no X-Failed-Recipients, the original quoted with "> " and cut before its To header
+    data = bounce(
+        "> Bonjour,\n"
+        "> Il se peut que le groupe que vous avez essay\u00e9 de contacter (team) n'existe pas.\n"
+        ">   Merci,\n"
+        ">   Google Groups\n"
+        "> \n"
+        "> ----- Original message -----\n"
+        "> Return-Path: <news@sender.example>\n"
+        "> Received: from mx.sender.example (mx.sender.example. [192.0.2.8])\n"
+        ">         by gmr-mx.google.com with ESMTP id x1\n"
+        ">         for team@googlegroups.com;\n"
+        ">         Sun, 15 Jun 2014 07:01:12 -0700 (PDT)\n",
+        sender="Mail Delivery Subsystem <mailer-daemon@googlemail.com>",
+        Subject="Delivery Status Notification (Failure)",
+    )
+
+    [record] = parse(data).records
+
+    assert (record.recipient, record.dialect) == ("team@googlegroups.com", "googlegroups")
