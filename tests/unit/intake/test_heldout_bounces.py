@@ -32,6 +32,16 @@ Polish and Russian. The set is small: few whole localized pastes were found.
   Polish "maildrop: maildir over quota" was read as a mailer error);
 - after (rules 1.6.0): recipient 5/5, status 1/5, reply code 5/5, detail 4/5, no crash.
 
+``heldout_i18n_2/``: 6 more real localized bounces (6 failed recipients): Chinese
+(QQ / Tencent-style "退信原因" notices, one cut to its reason row), Czech (Seznam), German and
+French Exchange NDRs, a French Google Groups notice pasted with "> " quoting.
+
+- before the fixes: recipient 5/6, status 5/6, reply code 6/6, detail 4/6, no crash (the
+  Google Groups paste without X-Failed-Recipients gave no record; "you have no permission
+  to send to this email address" went unqualified);
+- after: recipient 6/6, status 4/6, reply code 6/6, detail 6/6, no crash (status: the
+  Google Groups row now exists and gets the implied 5.0.0 like the Chinese fragment).
+
 ``heldout_4/``: 10 real bounces (10 failed recipients) about mailbox providers and hosting
 MTAs: iCloud (Postfix and Yahoo's own "Sorry, we were unable to deliver" notice), Outlook.com
 SC-001, Strato (rzone.de) with a wrapped "(expanded from", an Exchange Online "The email
@@ -125,6 +135,7 @@ SETS = {
             "one sample",
         },
     ),
+    "heldout_i18n_2": HeldOutSet(rows=6, detail_at_least=6),
     "heldout_4": HeldOutSet(
         rows=10,
         detail_at_least=9,
