@@ -390,15 +390,17 @@ _TRANSCRIPT_LINE = re.compile(
     r"^[ \t]*(?:>>> ?([^\n]*)|<<< ?([2-5]\d\d)(?: ([^\n]*))?)$", re.MULTILINE
 )
 _SENT_COMMAND = re.compile(r"(mail|rcpt|data|bdat|helo|ehlo|\.)(?=\s|:|$)", re.IGNORECASE)
-_SENT_NAMES = {
-    "mail": "MAIL",
-    "rcpt": "RCPT",
-    "data": "DATA",
-    "bdat": "DATA",
-    ".": "DATA",
-    "helo": "HELO",
-    "ehlo": "EHLO",
-}
+
+
+def sent_command(line: str) -> str | None:
+    """The command a line the sending side sent starts with: ``RCPT`` for ``RCPT
+    To:<a@example.org>``, ``DATA`` for ``DATA``, ``BDAT 100 LAST`` or the ``.`` ending the
+    data; None for anything else."""
+    word = _SENT_COMMAND.match(line.strip())
+    if word is None:
+        return None
+    verb = word.group(1).lower()
+    return "DATA" if verb == "." else _COMMAND_NAMES[verb]
 
 
 def transcript_command(text: str, recipient: str) -> str | None:
@@ -425,9 +427,7 @@ def transcript_command(text: str, recipient: str) -> str | None:
         if sent is not None:
             if not groups or groups[-1][1]:
                 groups.append(([], []))
-            word = _SENT_COMMAND.match(sent.strip())
-            name = _SENT_NAMES[word.group(1).lower()] if word else None
-            groups[-1][0].append((name, sent.lower()))
+            groups[-1][0].append((sent_command(sent), sent.lower()))
         elif groups:
             groups[-1][1].append(f"{code} {match.group(3) or ''}".lower())
     failed: list[tuple[str, str, str | None]] = []  # (reply, the line sent, its command)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from processor.intake.record import BounceRecord
-from processor.intake.text import find_addresses
+from processor.intake.text import find_addresses, sent_command
 from processor.intake.view import MessageView
 
 NAME = "stalwart"
@@ -59,17 +59,8 @@ def parse(view: MessageView) -> list[BounceRecord]:
                 diagnostic=f"{rejected.group('code')} {rejected.group('reply')}",
                 smtp_code=int(rejected.group("code")),
                 status=None if status == "0.0.0" else status,
-                smtp_command=_command_name(rejected.group("command")),
+                smtp_command=sent_command(rejected.group("command")),
                 remote_mta=rejected.group("host").lower(),
             )
         )
     return records
-
-
-_COMMANDS = {"rcpt": "RCPT", "mail": "MAIL", "data": "DATA", "bdat": "DATA", "ehlo": "EHLO"}
-
-
-def _command_name(command: str) -> str | None:
-    """``RCPT`` for ``RCPT TO:<a@b> NOTIFY=...``: the command's verb, when known."""
-    words = command.split()
-    return _COMMANDS.get(words[0].lower().split(":")[0]) if words else None
