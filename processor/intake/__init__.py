@@ -113,11 +113,9 @@ def read_view(view: MessageView, depth: int = 0) -> list[BounceRecord]:
         records = rfc3464.records_from_fields(view, attached_report)
         if records:
             return _enrich_from_body(view, records)
-    for dialect in DIALECTS:
-        if dialect.matches(view):
-            records = dialect.parse(view)
-            if records:
-                return records
+    records = _dialect_records(view)
+    if records:
+        return records
     if autoreply.matches(view):
         return autoreply.parse(view)
     if FALLBACK.matches(view):
@@ -137,11 +135,16 @@ def _listed_without_fields(
     notice = _human_readable_part(text)
     if all(a in known or is_system_address(a) for a in find_addresses(notice)):
         return []  # the notice names no one else (the common case: no dialect pass)
+    return [r for r in _dialect_records(view) if r.recipient and r.recipient not in known]
+
+
+def _dialect_records(view: MessageView) -> list[BounceRecord]:
+    """The records of the first dialect that knows the message and reads any."""
     for dialect in DIALECTS:
         if dialect.matches(view):
-            listed = dialect.parse(view)
-            if listed:
-                return [r for r in listed if r.recipient and r.recipient not in known]
+            records = dialect.parse(view)
+            if records:
+                return records
     return []
 
 

@@ -59,10 +59,6 @@ class RulesTopicView:
         return False
 
 
-def _client(settings: ProcessorSettings) -> dict[str, Any]:
-    return settings.kafka.client_config()
-
-
 def read_topic(
     settings: ProcessorSettings, topic: str, timeout: float = 30
 ) -> list[tuple[bytes | None, bytes | None]]:
@@ -120,7 +116,7 @@ def publish(
     now = datetime.now(UTC).isoformat(timespec="seconds")
     producer = Producer(
         {
-            **_client(settings),
+            **settings.kafka.client_config(),
             "transactional.id": f"{settings.transactional_id_prefix}-rules-publisher",
         }
     )
@@ -223,7 +219,7 @@ class Heartbeat:
         self.stage = stage
         self.describe = describe
         self.interval = interval
-        self._producer = Producer({**_client(settings), "linger.ms": 0})
+        self._producer = Producer({**settings.kafka.client_config(), "linger.ms": 0})
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 

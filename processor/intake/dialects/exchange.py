@@ -131,10 +131,10 @@ def _replies_by_recipient(body: str) -> dict[str, tuple[str, str | None]]:
     for start, reply, host in sorted(found, key=lambda item: item[0]):
         line, above = _line_above(body, start)
         named = find_addresses(line)
-        if not named and host is None and _host_name(line.strip()) and " " not in line.strip():
-            # Exchange 2010-2016: the address, then the remote host, then the reply
-            host = _host_name(line.strip())
-            named = find_addresses(_line_above(body, above)[0])
+        if not named and host is None and " " not in line.strip():
+            host = _host_name(line.strip())  # Exchange 2010-2016: the address, the remote
+            if host is not None:  # host on a line of its own, then the reply
+                named = find_addresses(_line_above(body, above)[0])
         if len(named) == 1 and named[0] not in replies:
             replies[named[0]] = (reply, host)
     return replies
