@@ -56,3 +56,19 @@ def rows_with_xfails(
         prefix = "" if set_name is None else f"{set_name}/"
         params.append(pytest.param(*values, marks=marks, id=f"{prefix}{r.sample}#{r.index}"))
     return params
+
+
+# Session transcripts in Sendmail's notation (">>>" what was sent, "<<<" what came back:
+# http://www.icglink.net/cgi-bin/icglink/helpdesk/kb.cgi?view=73), pipelined as in RFC 2920
+# section 3.1 (MAIL, RCPT, DATA sent together, their replies read after them, in order:
+# https://www.rfc-editor.org/rfc/rfc2920#section-3.1).
+PIPELINED_TRANSCRIPT = (
+    "... while talking to mx.example.org.:\n"
+    ">>> MAIL From:<news@sender.example> SIZE=1234\n"
+    ">>> RCPT To:<user@example.org>\n"
+    ">>> DATA\n"
+    "<<< 250 2.1.0 <news@sender.example>... Sender ok\n"
+    "<<< 550 5.1.1 <user@example.org>... User unknown\n"
+    "550 5.1.1 <user@example.org>... User unknown\n"
+    "<<< 554 5.5.1 Error: no valid recipients\n"
+)

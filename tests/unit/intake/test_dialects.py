@@ -8,7 +8,7 @@ import pytest
 
 from processor.intake import RecordKind, parse
 from processor.intake.dialects import DIALECTS, FALLBACK
-from tests.unit.intake.conftest import message
+from tests.unit.intake.conftest import PIPELINED_TRANSCRIPT, message
 
 SENDER = "news@sender.example"
 
@@ -209,7 +209,8 @@ def test_the_bounce_sender_is_never_reported_as_the_recipient() -> None:
     assert SENDER not in {r.recipient for r in parse(data).records}
 
 
-# RFC 2920 pipelining in Sendmail's transcript notation (see test_text.py for the sources)
+# RFC 2920 pipelining in Sendmail's transcript notation (sources in conftest.py)
+_PIPELINED_TRANSCRIPT = "   ----- Transcript of session follows -----\n" + PIPELINED_TRANSCRIPT
 _PIPELINED_TRANSCRIPT = (
     "   ----- Transcript of session follows -----\n"
     "... while talking to mx.example.org.:\n"

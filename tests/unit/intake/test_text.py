@@ -9,6 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from processor.intake.text import _COMMAND_NAMES, find_smtp_command, transcript_command
+from tests.unit.intake.conftest import PIPELINED_TRANSCRIPT
 
 # The definition: the last of these phrasings in the text names the command.
 _REFERENCE = re.compile(
@@ -93,30 +94,14 @@ def test_smtp_command_examples() -> None:
     assert find_smtp_command("no command named here") is None
 
 
-# Session transcripts in Sendmail's notation (">>>" what was sent, "<<<" what came back:
-# http://www.icglink.net/cgi-bin/icglink/helpdesk/kb.cgi?view=73), pipelined as in RFC 2920
-# section 3.1 (MAIL, RCPT, DATA sent together, their replies read after them, in order:
-# https://www.rfc-editor.org/rfc/rfc2920#section-3.1).
-_PIPELINED = (
-    "... while talking to mx.example.org.:\n"
-    ">>> MAIL From:<news@sender.example> SIZE=1234\n"
-    ">>> RCPT To:<user@example.org>\n"
-    ">>> DATA\n"
-    "<<< 250 2.1.0 <news@sender.example>... Sender ok\n"
-    "<<< 550 5.1.1 <user@example.org>... User unknown\n"
-    "550 5.1.1 <user@example.org>... User unknown\n"
-    "<<< 554 5.5.1 Error: no valid recipients\n"
-)
-
-
 @pytest.mark.parametrize(
     ("transcript", "recipient", "command"),
     [
         # the reply naming the recipient is the second of three: it answered RCPT, not
         # the DATA named last
-        (_PIPELINED, "user@example.org", "RCPT"),
+        (PIPELINED_TRANSCRIPT, "user@example.org", "RCPT"),
         (
-            _PIPELINED.replace("<user@example.org>... User unknown", "User unknown"),
+            PIPELINED_TRANSCRIPT.replace("<user@example.org>... User unknown", "User unknown"),
             "user@example.org",
             "RCPT",
         ),
