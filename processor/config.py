@@ -150,9 +150,12 @@ class ProcessorSettings(BaseSettings):
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     state_dir: Path = Path("/var/lib/bounce-processor")
     log_level: str = "INFO"
-    # qualify stage: processes that parse, qualify and serialise (0: the loop's own);
+    # qualify stage: processes that parse, qualify and serialise (0: the stage's own);
     # give the pod that many CPUs more
     workers: int = Field(0, ge=0)
+    # qualify stage with workers: 0: do that work on a thread of its own, while the loop
+    # waits on the broker (False: on the loop's thread, between its Kafka calls)
+    work_thread: bool = True
 
     @classmethod
     def settings_customise_sources(

@@ -22,6 +22,7 @@ from processor.stream.workers import (
     ChunkOutcome,
     DeadLetterNote,
     WorkerPool,
+    WorkThread,
     new_rule_timeouts,
     process_chunk,
 )
@@ -54,13 +55,13 @@ def build_processor(settings: ProcessorSettings, engine: Any) -> QualifyProcesso
 
 
 class QualifyTask(StreamTask):
-    """Per-event work (in-process, or on a :class:`WorkerPool`) plus the rule swap
-    between transactions."""
+    """Per-event work (on the loop's thread, a :class:`WorkThread` or a
+    :class:`WorkerPool`) plus the rule swap between transactions."""
 
     def __init__(self, processor: QualifyProcessor, rules: RuleSource) -> None:
         self.processor = processor
         self.rules = rules
-        self.pool: WorkerPool | None = None
+        self.pool: WorkerPool | WorkThread | None = None
         self._reported_timeouts: dict[str, int] = {}
 
     def process(self, message: SourceMessage) -> list[Output]:
@@ -106,11 +107,16 @@ def _count_dead_letter(note: DeadLetterNote) -> None:
 
 
 def qualify_task(settings: ProcessorSettings, rules: RuleSource) -> QualifyTask:
-    """The stage's task; with ``workers`` > 0 its work runs on that many processes."""
+    """The stage's task; with ``workers`` > 0 its work runs on that many processes, else
+    on a thread of its own (``work_thread``) or on the loop's thread."""
     task = QualifyTask(build_processor(settings, rules.engine), rules)
     if settings.workers > 0:
         task.pool = WorkerPool(settings, rules.folder, settings.workers, task.report)
-        task.pipelined = True  # the workers work on the next batch while one commits
+    elif settings.work_thread:
+        task.pool = WorkThread(task.processor, task.report)
+        log.info("qualify work on a thread beside the loop's")
+    # pipelined: the next batch is worked on while the loop commits one
+    task.pipelined = task.pool is not None
     return task
 
 

@@ -1,7 +1,15 @@
-"""Worker processes for the qualification stage's per-event work.
+"""Where the qualification stage's per-event work runs: a thread, or worker processes.
 
 Parsing, qualifying and serialising a raw event is pure CPU work in Python: one core per
-process at most. With ``workers: N`` (N > 0) the qualify stage hands every polled chunk
+process at most.
+
+By default (``workers: 0``, ``work_thread: true``) the work runs on one thread of its own
+(:class:`WorkThread`) beside the loop's. The loop spends much of a batch waiting on the
+broker (the transaction's produce requests, offsets and commit), in librdkafka calls that
+release the GIL; the work thread parses, qualifies and serialises the next batch in that
+time instead of after it.
+
+With ``workers: N`` (N > 0) the qualify stage hands every polled chunk
 of raw events to N worker processes and goes on polling while they work; the loop
 collects their outputs, in input order, when it writes the batch. Each worker is spawned
 (not forked: the parent runs librdkafka threads) and builds its own rule engine, from
@@ -22,7 +30,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,6 +220,38 @@ class WorkerPool:
         flight); the old ones are stopped once the new ones are ready."""
         old, self._executor = self._executor, self._start(rules_folder)
         old.shutdown(wait=True)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+class WorkThread:
+    """The qualification work on one thread beside the loop's, on the loop's own
+    processor (its engine is the one the stage swaps between transactions).
+
+    One thread, so chunks are worked in the order submitted; the loop collects their
+    outputs in that order. A chunk whose batch the loop dropped (partitions lost) is
+    still worked and its outputs are never collected.
+    """
+
+    def __init__(self, processor: Any, report: Callable[[ChunkOutcome], None]) -> None:
+        self.processor = processor
+        self._report = report
+        self._timeouts_reported: dict[str, int] = {}
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qualify-work")
+
+    def _work(self, messages: list[SourceMessage]) -> ChunkOutcome:
+        outcome = process_chunk(self.processor, messages)
+        outcome.rule_timeouts = new_rule_timeouts(self.processor.engine, self._timeouts_reported)
+        return outcome
+
+    def submit(self, messages: list[SourceMessage]) -> _Chunks:
+        """Queue ``messages`` for the work thread; returns at once."""
+        return _Chunks([self._executor.submit(self._work, messages)], self._report)
+
+    def reload(self, rules_folder: Path) -> None:
+        """The processor's engine was swapped: count its regex timeouts from zero."""
+        self._timeouts_reported = {}
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

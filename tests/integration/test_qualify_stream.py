@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -42,14 +43,18 @@ def setup(kafka_env: KafkaEnv, unique_name: str, tmp_path: Path) -> Iterator[Pro
     prepared.stop_all()
 
 
-@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "2-worker-processes"])
+@pytest.mark.parametrize(
+    "placement",
+    [{}, {"work_thread": False}, {"workers": 2}],
+    ids=["work-thread", "loop-thread", "2-worker-processes"],
+)
 def test_count_in_equals_failures_plus_unqualified_plus_dead_letters(
-    setup: ProcessorSetup, workers: int
+    setup: ProcessorSetup, placement: dict[str, Any]
 ) -> None:
     setup.overrides = {
         "intake.max_bytes": 200_000,
         "intake.dead_letter_max_bytes": 100_000,
-        "workers": workers,
+        **placement,
     }
     events = list(generate(300, garbage_every=9))
     too_large = b"From: x@y\nSubject: " + b"A" * 300_000 + b"\n\nbig"
@@ -142,7 +147,7 @@ def test_avro_envelope_and_tombstone(setup: ProcessorSetup) -> None:
 @pytest.mark.parametrize(
     ("workers", "alive_seconds"),
     [(0, (3.0, 7.0)), (2, (9.0, 14.0))],  # workers build their engines first: live longer
-    ids=["in-process", "2-worker-processes"],
+    ids=["work-thread", "2-worker-processes"],
 )
 def test_sigkill_at_random_points_keeps_exactly_once(
     setup: ProcessorSetup, workers: int, alive_seconds: tuple[float, float]
