@@ -132,38 +132,35 @@ class QualifyProcessor:
         Each phase's code and data stay hot in the CPU's caches across the slice, which
         makes a chunk about 1.6 times faster than event after event (same results: every
         step is a pure function of its event). An event that fails a step is
-        dead-lettered there and skips the later phases.
+        dead-lettered there and skips the later phases. Bad input never raises out of
+        here.
         """
         results: list[ProcessResult] = []
         for start in range(0, len(messages), PHASE_SLICE):
             work = [_Work(message) for message in messages[start : start + PHASE_SLICE]]
             live = work
             for step in (self._read, self._qualify, self._write):
-                live = [item for item in live if self._step(step, item, stamp)]
+                failed = False
+                for item in live:
+                    try:
+                        step(item, stamp)
+                    except Exception as error:
+                        item.result = self._failed(item.message, error, stamp)
+                        failed = True
+                if failed:
+                    live = [item for item in live if item.result is None]
             results.extend(item.result for item in work if item.result is not None)
         return results
 
-    def _step(
-        self,
-        step: Callable[[_Work, list[tuple[str, bytes]]], None],
-        item: _Work,
-        stamp: list[tuple[str, bytes]],
-    ) -> bool:
-        """Run one phase's step on one event; False (and the event dead-lettered) if it
-        failed. Bad input never raises out of here."""
-        try:
-            step(item, stamp)
-            return True
-        except StageError as error:
-            item.result = self._dead_letter(
-                item.message, error.stage, error.error_class, str(error), stamp
-            )
-        except Exception as error:  # bad input must never stop the consumer
-            text = f"{type(error).__name__}: {error}"
-            item.result = self._dead_letter(
-                item.message, "internal", type(error).__name__, text, stamp
-            )
-        return False
+    def _failed(
+        self, message: SourceMessage, error: Exception, stamp: list[tuple[str, bytes]]
+    ) -> ProcessResult:
+        """The dead letter of an event whose step raised."""
+        if isinstance(error, StageError):
+            return self._dead_letter(message, error.stage, error.error_class, str(error), stamp)
+        # bad input must never stop the consumer
+        text = f"{type(error).__name__}: {error}"
+        return self._dead_letter(message, "internal", type(error).__name__, text, stamp)
 
     # -- steps -------------------------------------------------------------------------
 
