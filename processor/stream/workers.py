@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +43,12 @@ from processor.stream.task import Output
 
 log = logging.getLogger(__name__)
 
+#: the interpreter's thread switch interval with a work thread (CPython's default: 5 ms).
+#: The loop hands the GIL to the work thread whenever it waits on the broker, and takes
+#: it back several times per batch; each time it waits until the work thread is made to
+#: yield, up to this interval. Measured with bench_stream (SMTP records, 4 interleaved
+#: runs): 5 ms 16,900 events/s, 1 ms 18,100, 0.2 ms 18,300.
+SWITCH_INTERVAL_SECONDS = 0.001
 #: fewer messages than this per worker are not worth a round trip to a second worker
 MIN_MESSAGES_PER_WORKER = 16
 PARENT_CHECK_SECONDS = 1.0
@@ -239,6 +246,8 @@ class WorkThread:
         self._report = report
         self._timeouts_reported: dict[str, int] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qualify-work")
+        # process-wide, but this process is the stage's: the loop gets the GIL back sooner
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_SECONDS))
 
     def _work(self, messages: list[SourceMessage]) -> ChunkOutcome:
         outcome = process_chunk(self.processor, messages)

@@ -3,6 +3,7 @@ without a broker: real intake and rules, fastavro serialisers."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
@@ -14,7 +15,12 @@ from processor.qualify import load_engine
 from processor.sample_events import GARBAGE, generate
 from processor.stream.events import SourceMessage
 from processor.stream.qualify_stage import QualifyProcessor
-from processor.stream.workers import ChunkOutcome, WorkThread, process_chunk
+from processor.stream.workers import (
+    SWITCH_INTERVAL_SECONDS,
+    ChunkOutcome,
+    WorkThread,
+    process_chunk,
+)
 from tests.unit.stream.test_qualify_stage import NOW, avro_codec, message
 
 
@@ -117,3 +123,15 @@ def test_regex_timeouts_are_reported_once_and_counted_afresh_after_a_rule_swap()
         {"slow-rule": 3},
         {"slow-rule": 1},
     ]
+
+
+def test_the_work_thread_shortens_the_interpreters_switch_interval() -> None:
+    """The loop takes the GIL back from the work thread several times per batch; the
+    default 5 ms wait each time held the loop back (see ``SWITCH_INTERVAL_SECONDS``)."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)
+    try:
+        WorkThread(_Recording(), lambda _outcome: None).close()
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_SECONDS)
+    finally:
+        sys.setswitchinterval(before)
