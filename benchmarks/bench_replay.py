@@ -15,8 +15,9 @@ import io
 import statistics
 import time
 
-from bench_stream import run_loop, scratch_settings
+from bench_stream import delete_scratch_topics, run_loop, scratch_settings
 
+from processor.config import ProcessorSettings
 from processor.sample_events import generate
 from processor.stream.qualify_app import QualifyTask, build_processor
 from processor.stream.replay import _run_bounded, plan, replay_settings
@@ -24,11 +25,14 @@ from processor.stream.stage import RuleSource, register_schemas
 from processor.stream.topics import ensure_topics
 
 
-def one_run(count: int) -> tuple[float, float]:
-    """(live, replay) events/s; both timed from the first poll, set-up excluded."""
+def one_run(count: int, used: list[ProcessorSettings]) -> tuple[float, float]:
+    """(live, replay) events/s; both timed from the first poll, set-up excluded. The
+    run's settings are added to ``used``."""
     live = scratch_settings()
-    live_rate = run_loop(live, generate(count, garbage_every=50), passthrough=False)
+    used.append(live)
+    live_rate = run_loop(live, generate(count, garbage_every=50), False)
     settings = replay_settings(live, f"{live.instance_id}-replay", None)
+    used.append(settings)
     ensure_topics(settings)
     register_schemas(settings)
     rules = RuleSource(settings)
@@ -46,7 +50,7 @@ def one_run(count: int) -> tuple[float, float]:
         lambda _loop: None,
     )
     assert code == 0 and sum(progress.done.values()) == count
-    return live_rate, count / (time.perf_counter() - started)
+    return live_rate.rate, count / (time.perf_counter() - started)
 
 
 def main() -> None:
@@ -54,7 +58,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    runs = [one_run(args.events) for _ in range(args.repeat)]
+    used: list[ProcessorSettings] = []
+    runs = [one_run(args.events, used) for _ in range(args.repeat)]
+    delete_scratch_topics(used)
     live = statistics.median(r[0] for r in runs)
     replay = statistics.median(r[1] for r in runs)
     print(f"live pipeline  median {live:9.0f} events/s  runs {[round(r[0]) for r in runs]}")

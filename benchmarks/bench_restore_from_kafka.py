@@ -70,6 +70,7 @@ def main() -> None:
         assert len(records) == args.addresses
         read_rates.append(args.addresses / read_s)
         full_rates.append(args.addresses / full_s)
+    admin.delete_topics([topic], operation_timeout=30)[topic].result()
     print(f"{args.addresses} addresses, {len(value)} bytes per changelog value")
     for label, rates in (("read changelog", read_rates), ("read + store restore", full_rates)):
         runs = [round(r) for r in rates]
