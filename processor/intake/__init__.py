@@ -57,7 +57,8 @@ def parse(
             return _error(
                 "too_large", f"input is {len(data)} bytes, above the cap of {options.max_bytes}"
             )
-        data = bytes(data)
+        if type(data) is not bytes:
+            data = bytes(data)
         if format not in (None, *FORMATS):
             return _error("bad_format", f"unknown format {format!r}; use one of {FORMATS}")
         if not data or data.isspace():

@@ -55,8 +55,8 @@ def parse_smtp_record(obj: Any) -> ParseResult:
     """One SMTP rejection record to a result with one record, or a clear error."""
     if not isinstance(obj, dict):
         return _error("bad_record", f"an SMTP record is a JSON object, not {type(obj).__name__}")
-    missing = [key for key in ("recipient", "diagnostic") if not obj.get(key)]
-    if missing:
+    if not (obj.get("recipient") and obj.get("diagnostic")):
+        missing = [key for key in ("recipient", "diagnostic") if not obj.get(key)]
         return _error("missing_field", f"SMTP record lacks required field(s): {', '.join(missing)}")
     recipient = normalize_address(str(obj["recipient"]))
     if recipient is None:

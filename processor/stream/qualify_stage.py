@@ -170,9 +170,11 @@ class QualifyProcessor:
             raise StageError("intake", "empty", "the raw event has no value (tombstone)")
         content_type_raw = message.header("content-type")
         content_type = content_type_raw.decode("latin-1") if content_type_raw else None
-        is_envelope = any(t in (content_type or "").lower() for t in ENVELOPE_CONTENT_TYPES) or (
-            content_type is None and message.value[:1] == b"\x00" and len(message.value) > 5
-        )
+        if content_type is None:
+            is_envelope = message.value[:1] == b"\x00" and len(message.value) > 5
+        else:
+            lowered = content_type.lower()
+            is_envelope = any([t in lowered for t in ENVELOPE_CONTENT_TYPES])
         if not is_envelope:
             return message.value, _format_hint(content_type), message
         if self._decode_envelope is None:
