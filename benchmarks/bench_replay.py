@@ -19,7 +19,7 @@ from bench_stream import delete_scratch_topics, run_loop, scratch_settings
 
 from processor.config import ProcessorSettings
 from processor.sample_events import generate
-from processor.stream.qualify_app import QualifyTask, build_processor
+from processor.stream.qualify_app import qualify_task
 from processor.stream.replay import _run_bounded, plan, replay_settings
 from processor.stream.stage import RuleSource, register_schemas
 from processor.stream.topics import ensure_topics
@@ -36,7 +36,7 @@ def one_run(count: int, used: list[ProcessorSettings]) -> tuple[float, float]:
     ensure_topics(settings)
     register_schemas(settings)
     rules = RuleSource(settings)
-    task = QualifyTask(build_processor(settings, rules.engine), rules)
+    task = qualify_task(settings, rules)
     bounds = plan(settings, live.topics.raw, "earliest", None, False, settings.group_id)
     started = time.perf_counter()
     code, progress = _run_bounded(
@@ -49,6 +49,7 @@ def one_run(count: int, used: list[ProcessorSettings]) -> tuple[float, float]:
         io.StringIO(),
         lambda _loop: None,
     )
+    task.close()
     assert code == 0 and sum(progress.done.values()) == count
     return live_rate.rate, count / (time.perf_counter() - started)
 

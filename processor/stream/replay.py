@@ -27,7 +27,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from processor.config import ProcessorSettings, RulesMode, StateClock, TopicSettings
 from processor.stream.events import SourceMessage
-from processor.stream.qualify_app import QualifyTask, build_processor
+from processor.stream.qualify_app import qualify_task
 from processor.stream.readers import committed_reader
 from processor.stream.stage import RuleSource, register_schemas
 from processor.stream.state_stage import StateStageTask
@@ -265,17 +265,21 @@ def run_replay(
     rules = RuleSource(settings)
     print(f"replay {live.topics.raw} -> {prefix}.*  rules {rules.version}", file=out)
     bounds = plan(settings, live.topics.raw, start, until, restart, settings.group_id)
-    processor = build_processor(settings, rules.engine)
-    code, progress = _run_bounded(
-        settings,
-        QualifyTask(processor, rules),
-        bounds,
-        settings.group_id,
-        f"{prefix}-replay",
-        "qualify",
-        out,
-        register_stop,
-    )
+    # the live stage's placement of the work: a thread of its own, or worker processes
+    task = qualify_task(settings, rules)
+    try:
+        code, progress = _run_bounded(
+            settings,
+            task,
+            bounds,
+            settings.group_id,
+            f"{prefix}-replay",
+            "qualify",
+            out,
+            register_stop,
+        )
+    finally:
+        task.close()
     if code != EXIT_OK or not with_state:
         _say_interrupted(code, out)
         return code
