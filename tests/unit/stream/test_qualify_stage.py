@@ -35,16 +35,21 @@ def avro_codec(name: str) -> tuple[Any, Any]:
     return write, read
 
 
+def processor_arguments() -> dict[str, Any]:
+    """A ``QualifyProcessor``'s arguments here: the default rules, fastavro, a fixed clock."""
+    return {
+        "topics": TopicSettings(),
+        "engine": load_engine(),
+        "serialize_failure": avro_codec("failure_event")[0],
+        "serialize_dead_letter": avro_codec("dead_letter")[0],
+        "clock": lambda: NOW,
+        "instance": "unit",
+    }
+
+
 @pytest.fixture(scope="module")
 def processor() -> QualifyProcessor:
-    return QualifyProcessor(
-        topics=TopicSettings(),
-        engine=load_engine(),
-        serialize_failure=avro_codec("failure_event")[0],
-        serialize_dead_letter=avro_codec("dead_letter")[0],
-        clock=lambda: NOW,
-        instance="unit",
-    )
+    return QualifyProcessor(**processor_arguments())
 
 
 def message(value: bytes | None, offset: int = 7, content_type: str | None = None) -> SourceMessage:

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from processor.config import TopicSettings
 from processor.paths import rules_dir
 from processor.qualify import load_engine
 from processor.sample_events import GARBAGE, generate
@@ -21,21 +20,14 @@ from processor.stream.workers import (
     WorkThread,
     process_chunk,
 )
-from tests.unit.stream.test_qualify_stage import NOW, avro_codec, message
+from tests.unit.stream.test_qualify_stage import message, processor_arguments
 
 
 class _Recording(QualifyProcessor):
     """A processor that notes the thread of each chunk's work, and can be held back."""
 
     def __init__(self) -> None:
-        super().__init__(
-            topics=TopicSettings(),
-            engine=load_engine(),
-            serialize_failure=avro_codec("failure_event")[0],
-            serialize_dead_letter=avro_codec("dead_letter")[0],
-            clock=lambda: NOW,
-            instance="unit",
-        )
+        super().__init__(**processor_arguments())
         self.threads: list[int] = []
         self.go = threading.Event()
         self.go.set()
