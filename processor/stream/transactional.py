@@ -26,6 +26,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -55,6 +56,12 @@ EXIT_FATAL = 2
 EXIT_OUTAGE = 3
 
 BOUNDED_STALL_SECONDS = 30.0
+#: a transactional call still blocked this long after its own timeout is stuck inside
+#: librdkafka: since 2.9, ``send_offsets_to_transaction`` can wait forever for a group
+#: coordinator that a broker restart took away, its timeout unchecked (librdkafka issues
+#: #5456 and #5511). Nothing in the process can end the call; the loop exits
+#: ``EXIT_OUTAGE`` so that the restart goes on from the committed offsets.
+STUCK_CALL_GRACE_SECONDS = 30.0
 
 OUTAGE_CODES = {KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE}
 
@@ -130,6 +137,9 @@ class TransactionalLoop:
         # loop polls the next one; committed before the next batch is sealed
         self._sealed: _Pending | None = None
         self._fatal: KafkaError | None = None
+        # the transactional call under way: its name and when it counts as stuck
+        self._in_call: tuple[str, float] | None = None
+        self._exit_stuck: Callable[[int], object] = os._exit
         client = settings.kafka.client_config()
         consumer_config: dict[str, Any] = {
             **client,
@@ -172,6 +182,10 @@ class TransactionalLoop:
 
     def run(self) -> int:
         settle_heap()  # what was built before the loop (engine, clients) lives as long as it
+        finished = threading.Event()
+        threading.Thread(
+            target=self._watch_calls, args=(finished,), name="txn-call-watch", daemon=True
+        ).start()
         try:
             self._retry("init_transactions", lambda t: self.producer.init_transactions(t))
             if self.bounded is None:
@@ -213,7 +227,24 @@ class TransactionalLoop:
             log.error("stopping: %s", error)
             return error.exit_code
         finally:
+            finished.set()
             self._close()
+
+    def _watch_calls(self, finished: threading.Event) -> None:
+        """Exit ``EXIT_OUTAGE`` when a transactional call is stuck in librdkafka (see
+        ``STUCK_CALL_GRACE_SECONDS``): a restart recovers, a hung loop never does."""
+        while not finished.wait(1.0):
+            in_call = self._in_call
+            if in_call is not None and time.monotonic() > in_call[1]:
+                log.error(
+                    "%s has not returned %.0fs after its timeout (stuck in librdkafka); "
+                    "exiting %d to restart from the committed offsets",
+                    in_call[0],
+                    STUCK_CALL_GRACE_SECONDS,
+                    EXIT_OUTAGE,
+                )
+                self._exit_stuck(EXIT_OUTAGE)
+                return
 
     @property
     def _idle(self) -> bool:
@@ -500,7 +531,12 @@ class TransactionalLoop:
         failing_since: float | None = None
         while True:
             try:
-                call(self._call_timeout())
+                timeout = self._call_timeout()
+                self._in_call = (what, time.monotonic() + timeout + STUCK_CALL_GRACE_SECONDS)
+                try:
+                    call(timeout)
+                finally:
+                    self._in_call = None
                 self.health.outage_since = None
                 return
             except KafkaException as error:

@@ -240,7 +240,15 @@ def test_broker_outage_is_ridden_out_exactly_once(
     time.sleep(10)
     assert process.poll() is None, "the processor must ride out a short outage"
     _restart_broker(setup.env)
-    wait_caught_up(setup, len(events), timeout=300, process=process)
+    # It rides the outage out, or, when librdkafka got stuck in it (a transactional call
+    # blocked past its timeout, see STUCK_CALL_GRACE_SECONDS), exits non-zero once and is
+    # started again, as Kubernetes would: never a hang.
+    try:
+        wait_caught_up(setup, len(events), timeout=300, process=process)
+    except AssertionError:
+        assert process.poll() not in (None, 0), "neither caught up nor exited to restart"
+        process = setup.start()
+        wait_caught_up(setup, len(events), timeout=300, process=process)
     outputs = read_outputs(setup)
     assert_exactly_once(outputs, len(events))
 
