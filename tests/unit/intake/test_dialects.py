@@ -211,17 +211,6 @@ def test_the_bounce_sender_is_never_reported_as_the_recipient() -> None:
 
 # RFC 2920 pipelining in Sendmail's transcript notation (sources in conftest.py)
 _PIPELINED_TRANSCRIPT = "   ----- Transcript of session follows -----\n" + PIPELINED_TRANSCRIPT
-_PIPELINED_TRANSCRIPT = (
-    "   ----- Transcript of session follows -----\n"
-    "... while talking to mx.example.org.:\n"
-    ">>> MAIL From:<news@sender.example> SIZE=1234\n"
-    ">>> RCPT To:<user@example.org>\n"
-    ">>> DATA\n"
-    "<<< 250 2.1.0 <news@sender.example>... Sender ok\n"
-    "<<< 550 5.1.1 <user@example.org>... User unknown\n"
-    "550 5.1.1 <user@example.org>... User unknown\n"
-    "<<< 554 5.5.1 Error: no valid recipients\n"
-)
 
 
 def test_a_pipelined_sendmail_transcript_gives_the_command_of_the_failed_reply() -> None:
