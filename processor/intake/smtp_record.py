@@ -14,10 +14,11 @@ logged in Latin-1) are read as Windows-1252.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -61,39 +62,35 @@ def parse_smtp_record(obj: Any) -> ParseResult:
     recipient = normalize_address(str(obj["recipient"]))
     if recipient is None:
         return _error("bad_recipient", f"not an e-mail address: {str(obj['recipient'])[:200]!r}")
-    logged = str(obj["diagnostic"]).strip()
-    diagnostic, command, host = read_logged_reply(logged)
-    smtp_code = _reply_code(obj.get("smtp_code"))
-    if smtp_code is None:
-        smtp_code = find_reply_code(diagnostic)
-    stated = clean_status(str(obj["enhanced_status"])) if obj.get("enhanced_status") else None
-    in_text = find_status(diagnostic)
-    status = preferred_status(stated, in_text)
-    if status is None and diagnostic is not logged:
-        # a status only in the log's own fields (Sendmail "dsn=5.1.1, stat=User unknown")
-        status = in_text = find_status(logged)
+    diagnostic_raw, code_raw, status_raw, mx_raw = (
+        obj["diagnostic"],
+        obj.get("smtp_code"),
+        obj.get("enhanced_status"),
+        obj.get("mx"),
+    )
     if (
-        status is not None
-        and in_text is not None
-        and smtp_code is not None
-        and status[0] != str(smtp_code)[0] == in_text[0]
+        _cacheable(diagnostic_raw)
+        and _cacheable(code_raw)
+        and _cacheable(status_raw)
+        and _cacheable(mx_raw)
     ):
-        status = in_text  # "4.0.0" stated for a "550 5.1.1" reply: the server's words win
+        reply = _read_reply_cached(diagnostic_raw, code_raw, status_raw, mx_raw)
+    else:
+        reply = _read_reply(diagnostic_raw, code_raw, status_raw, mx_raw)
     timestamp = _timestamp(obj.get("timestamp"))
-    mx = host_name(_text(obj.get("mx")))
     record = BounceRecord.model_validate(
         {
             "kind": RecordKind.SMTP,
             "recipient": recipient,
             "action": "failed",
-            "status": status,
-            "smtp_code": smtp_code,
-            "diagnostic": first_line(join_reply_lines(diagnostic)),
+            "status": reply.status,
+            "smtp_code": reply.smtp_code,
+            "diagnostic": reply.diagnostic,
             "diagnostic_type": "smtp",
-            "smtp_command": command,
+            "smtp_command": reply.command,
             "dialect": NAME,
-            "remote_mta": mx or host,
-            "mx": mx,
+            "remote_mta": reply.remote_mta,
+            "mx": reply.mx,
             "sending_ip": _text(obj.get("sending_ip")),
             "original_message_id": _text(obj.get("message_id")),
             "last_attempt_date": timestamp,
@@ -106,6 +103,64 @@ def parse_smtp_record(obj: Any) -> ParseResult:
         }
     )
     return ParseResult(records=[record])
+
+
+class _Reply(NamedTuple):
+    """What a record's reply fields say, read out of them once (see _read_reply)."""
+
+    diagnostic: str | None  # the reply alone, on one line
+    command: str | None
+    remote_mta: str | None
+    mx: str | None
+    smtp_code: int | None
+    status: str | None
+
+
+def _read_reply(diagnostic_raw: Any, code_raw: Any, status_raw: Any, mx_raw: Any) -> _Reply:
+    """The reply, command, hosts, reply code and enhanced status of a record, from its
+    ``diagnostic``, ``smtp_code``, ``enhanced_status`` and ``mx`` values as logged."""
+    logged = str(diagnostic_raw).strip()
+    diagnostic, command, host = read_logged_reply(logged)
+    smtp_code = _reply_code(code_raw)
+    if smtp_code is None:
+        smtp_code = find_reply_code(diagnostic)
+    stated = clean_status(str(status_raw)) if status_raw else None
+    in_text = find_status(diagnostic)
+    status = preferred_status(stated, in_text)
+    if status is None and diagnostic is not logged:
+        # a status only in the log's own fields (Sendmail "dsn=5.1.1, stat=User unknown")
+        status = in_text = find_status(logged)
+    if (
+        status is not None
+        and in_text is not None
+        and smtp_code is not None
+        and status[0] != str(smtp_code)[0] == in_text[0]
+    ):
+        status = in_text  # "4.0.0" stated for a "550 5.1.1" reply: the server's words win
+    mx = host_name(_text(mx_raw))
+    return _Reply(
+        diagnostic=first_line(join_reply_lines(diagnostic)),
+        command=command,
+        remote_mta=mx or host,
+        mx=mx,
+        smtp_code=smtp_code,
+        status=status,
+    )
+
+
+# Sending MTAs log the same few replies over and over (one per receiving platform and
+# failure): :func:`_read_reply` is a pure function of four logged values, so its result
+# for a recurring set is kept. Bounded by entries and by value size.
+REPLY_CACHE_SIZE = 4096
+_CACHED_TEXT_MAX = 1000
+_read_reply_cached = functools.lru_cache(maxsize=REPLY_CACHE_SIZE, typed=True)(_read_reply)
+
+
+def _cacheable(value: Any) -> bool:
+    """A logged value the reply cache may key on: None, a plain int, a short plain str
+    (a bool, a float, a list or an object is read afresh)."""
+    kind = type(value)
+    return value is None or kind is int or (kind is str and len(value) <= _CACHED_TEXT_MAX)
 
 
 def parse_json(data: bytes) -> ParseResult:

@@ -265,6 +265,28 @@ _Signature = tuple[
 # regex may search without the time limit
 _PlanEntry = tuple[RuleField, Callable[[BounceRecord], bool] | None, Any, "CompiledRule", int]
 _PLAN_CACHE_MAX: Final = 8192  # candidate plans kept per engine (cleared when full)
+_MEMO_MAX: Final = 8192  # qualify results kept per engine (cleared when full)
+_MEMO_TEXT_MAX: Final = 1000  # a record with a longer diagnostic is decided afresh
+# Every field of a record that the decision reads (besides the recipient, of which only
+# the domain counts): the kind, action, command and diagnostic type that scopes compare,
+# each rule field's source, the hosts that host scopes match. A test proves that the
+# other fields change no decision.
+QUALIFYING_FIELDS: Final = (
+    "kind",
+    "action",
+    "smtp_command",
+    "diagnostic_type",
+    "diagnostic",
+    "status",
+    "smtp_code",
+    "bounce_subject",
+    "bounce_from",
+    "feedback_type",
+    "mx",
+    "remote_mta",
+    "reporting_mta",
+)
+_qualifying_values = operator.itemgetter(*QUALIFYING_FIELDS)
 
 
 def _glob_re(globs: Iterable[str]) -> re.Pattern[str] | None:
@@ -486,6 +508,9 @@ class Engine:
         self.timeout = timeout
         self.max_input = max_input
         self.timeouts: Counter[str] = Counter()
+        self._timeout_count = 0
+        # qualify's results by what the decision reads of a record (see qualify)
+        self._memo: dict[tuple[tuple[Any, ...], str], Qualification] = {}
         self._timeout_logged: set[str] = set()
         self._results: dict[tuple[str, str, bool], Qualification] = {}
         # (normalised status, transient) -> its fallback, or None when the status has none
@@ -675,6 +700,7 @@ class Engine:
     def _timed_out(self, rule: CompiledRule, text: str) -> None:
         """Count a timeout, log it once per rule."""
         self.timeouts[rule.id] += 1
+        self._timeout_count += 1
         if rule.id not in self._timeout_logged:
             self._timeout_logged.add(rule.id)
             log.warning(
@@ -688,7 +714,30 @@ class Engine:
     # ------------------------------------------------------------------ qualify
 
     def qualify(self, record: BounceRecord) -> Qualification:
-        """Qualify one record (pure apart from the timeout counters)."""
+        """Qualify one record (pure apart from the timeout counters).
+
+        Results are kept by everything the decision reads of a record
+        (:data:`QUALIFYING_FIELDS` and the recipient's domain): a record like one seen
+        before costs a tuple and a dict look-up. A decision during which a rule timed out
+        is not kept (the next try may not time out)."""
+        fields = record.__dict__
+        if len(fields["diagnostic"] or "") > _MEMO_TEXT_MAX:
+            return self._qualify(record)
+        key = (_qualifying_values(fields), (fields["recipient"] or "").rpartition("@")[2])
+        try:
+            return self._memo[key]
+        except KeyError:
+            pass
+        timeouts_before = self._timeout_count
+        result = self._qualify(record)
+        if self._timeout_count == timeouts_before:
+            if len(self._memo) >= _MEMO_MAX:
+                self._memo.clear()
+            self._memo[key] = result
+        return result
+
+    def _qualify(self, record: BounceRecord) -> Qualification:
+        """:meth:`qualify`, always decided afresh."""
         kind = record.kind
         if kind is RecordKind.AUTOREPLY:
             return self._autoreply

@@ -482,3 +482,44 @@ def test_the_command_decides_the_detail() -> None:
 
     assert details == ["userunknown", "filtered"]
     assert engine.qualify(greeting).detail == "blocked"
+
+
+def test_a_recurring_reply_is_read_once() -> None:
+    cached = smtp_record._read_reply_cached
+    cached.cache_clear()
+    logged = "host mx.example.net[192.0.2.9] said: 550-5.1.1 no such user 550 5.1.1 bye"
+    records = [
+        parse_smtp_record({"recipient": f"u{n}@example.net", "diagnostic": logged}).records[0]
+        for n in range(3)
+    ]
+    assert cached.cache_info().misses == 1 and cached.cache_info().hits == 2
+    assert {(r.diagnostic, r.status, r.smtp_code, r.remote_mta) for r in records} == {
+        ("550 5.1.1 no such user bye", "5.1.1", 550, "mx.example.net")
+    }
+    assert [r.recipient for r in records] == ["u0@example.net", "u1@example.net", "u2@example.net"]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"smtp_code": True},  # a bool is not the int 1 (nor cached as one)
+        {"smtp_code": 550.0},
+        {"mx": ["mx.example.net"]},
+        {"diagnostic": "550 5.1.1 " + "no such user " * 100},  # too long to keep
+    ],
+)
+def test_values_the_reply_cache_does_not_key_on_are_read_afresh(extra: dict[str, object]) -> None:
+    cached = smtp_record._read_reply_cached
+    cached.cache_clear()
+    obj = {"recipient": "a@example.net", "diagnostic": "550 5.1.1 no such user", **extra}
+    record = parse_smtp_record(obj).records[0]
+    assert cached.cache_info().currsize == 0
+    fresh = smtp_record._read_reply(
+        obj["diagnostic"], obj.get("smtp_code"), obj.get("enhanced_status"), obj.get("mx")
+    )
+    assert (record.diagnostic, record.smtp_code, record.status, record.mx) == (
+        fresh.diagnostic,
+        fresh.smtp_code,
+        fresh.status,
+        fresh.mx,
+    )
