@@ -112,7 +112,8 @@ def failure_event(
     recipient_index: int,
     ingest_millis: int,
 ) -> dict[str, Any]:
-    """The Avro record of one qualified recipient (times as ``timestamp-millis``)."""
+    """The Avro record of one qualified recipient (times as ``timestamp-millis``; enum
+    members by ``_value_``, a plain attribute, not the ``value`` descriptor: 0.1 µs each)."""
     return {
         "event_id": event_id(message.topic, message.partition, message.offset, recipient_index),
         "source": {
@@ -123,7 +124,7 @@ def failure_event(
         "recipient_index": recipient_index,
         "event_time": event_millis_of(record, message),
         "processing_time": ingest_millis,
-        "kind": record.kind.value,
+        "kind": record.kind._value_,
         "recipient": normalise_address(record.recipient),
         "original_recipient": record.original_recipient,
         "action": record.action,
@@ -137,8 +138,8 @@ def failure_event(
         "feedback_type": record.feedback_type,
         "source_ip": record.source_ip,
         "reported_domain": record.reported_domain,
-        "failure_type": qualification.failure_type.value,
-        "reason": qualification.reason.value,
+        "failure_type": qualification.failure_type._value_,
+        "reason": qualification.reason._value_,
         "detail": qualification.detail,
         "rule_id": qualification.rule_id,
         "ruleset_version": qualification.ruleset_version,

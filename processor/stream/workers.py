@@ -95,7 +95,7 @@ def process_chunk(processor: Any, messages: list[SourceMessage]) -> ChunkOutcome
                 )
             )
         outcome.qualified.extend(
-            (q.failure_type.value, q.reason.value) for q in result.qualifications
+            (q.failure_type._value_, q.reason._value_) for q in result.qualifications
         )
     return outcome
 
