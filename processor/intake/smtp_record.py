@@ -14,7 +14,6 @@ logged in Latin-1) are read as Windows-1252.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ from processor.intake.text import (
     parse_date,
     preferred_status,
 )
+from processor.memo import Memo
 
 NAME = "smtp_record"
 
@@ -68,13 +68,24 @@ def parse_smtp_record(obj: Any) -> ParseResult:
         obj.get("enhanced_status"),
         obj.get("mx"),
     )
-    if (
+    memo = _REPLIES
+    if memo.resting:
+        memo.resting -= 1
+        reply = _read_reply(diagnostic_raw, code_raw, status_raw, mx_raw)
+    elif (
         _cacheable(diagnostic_raw)
         and _cacheable(code_raw)
         and _cacheable(status_raw)
         and _cacheable(mx_raw)
     ):
-        reply = _read_reply_cached(diagnostic_raw, code_raw, status_raw, mx_raw)
+        key = (diagnostic_raw, code_raw, status_raw, mx_raw)
+        found = memo.entries.get(key)
+        if found is None:
+            reply = _read_reply(diagnostic_raw, code_raw, status_raw, mx_raw)
+            memo.keep(key, reply)
+        else:
+            memo.hits += 1
+            reply = found
     else:
         reply = _read_reply(diagnostic_raw, code_raw, status_raw, mx_raw)
     timestamp = _timestamp(obj.get("timestamp"))
@@ -150,15 +161,17 @@ def _read_reply(diagnostic_raw: Any, code_raw: Any, status_raw: Any, mx_raw: Any
 
 # Sending MTAs log the same few replies over and over (one per receiving platform and
 # failure): :func:`_read_reply` is a pure function of four logged values, so its result
-# for a recurring set is kept. Bounded by entries and by value size.
-REPLY_CACHE_SIZE = 4096
+# for a recurring set is kept (:mod:`processor.memo`: bounded, and resting while replies
+# do not recur). Only small values of plain types are keys.
+REPLY_MEMO_SIZE = 4096
 _CACHED_TEXT_MAX = 1000
-_read_reply_cached = functools.lru_cache(maxsize=REPLY_CACHE_SIZE, typed=True)(_read_reply)
+_REPLIES: Memo[tuple[Any, ...], _Reply] = Memo(REPLY_MEMO_SIZE)
 
 
 def _cacheable(value: Any) -> bool:
-    """A logged value the reply cache may key on: None, a plain int, a short plain str
-    (a bool, a float, a list or an object is read afresh)."""
+    """A logged value the reply memo may key on: None, a plain int, a short plain str.
+    No two of these types have equal values (a bool or a float would: ``1 == True ==
+    1.0``; they, lists and objects are read afresh)."""
     kind = type(value)
     return value is None or kind is int or (kind is str and len(value) <= _CACHED_TEXT_MAX)
 

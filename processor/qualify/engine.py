@@ -51,6 +51,7 @@ from typing import Any, Final
 import regex
 
 from processor.intake.record import BounceRecord, RecordKind
+from processor.memo import Memo
 from processor.qualify import codes
 from processor.qualify.loader import LoadedRule, RuleSet, RuleSetError, load_ruleset
 from processor.qualify.model import RuleField, Scope
@@ -510,7 +511,7 @@ class Engine:
         self.timeouts: Counter[str] = Counter()
         self._timeout_count = 0
         # qualify's results by what the decision reads of a record (see qualify)
-        self._memo: dict[tuple[tuple[Any, ...], str], Qualification] = {}
+        self._memo: Memo[tuple[tuple[Any, ...], str], Qualification] = Memo(_MEMO_MAX)
         self._timeout_logged: set[str] = set()
         self._results: dict[tuple[str, str, bool], Qualification] = {}
         # (normalised status, transient) -> its fallback, or None when the status has none
@@ -719,21 +720,24 @@ class Engine:
         Results are kept by everything the decision reads of a record
         (:data:`QUALIFYING_FIELDS` and the recipient's domain): a record like one seen
         before costs a tuple and a dict look-up. A decision during which a rule timed out
-        is not kept (the next try may not time out)."""
+        is not kept (the next try may not time out). The memo rests while it does not
+        pay (:mod:`processor.memo`)."""
+        memo = self._memo
+        if memo.resting:
+            memo.resting -= 1
+            return self._qualify(record)
         fields = record.__dict__
         if len(fields["diagnostic"] or "") > _MEMO_TEXT_MAX:
             return self._qualify(record)
         key = (_qualifying_values(fields), (fields["recipient"] or "").rpartition("@")[2])
-        try:
-            return self._memo[key]
-        except KeyError:
-            pass
+        kept = memo.entries.get(key)
+        if kept is not None:
+            memo.hits += 1
+            return kept
         timeouts_before = self._timeout_count
         result = self._qualify(record)
         if self._timeout_count == timeouts_before:
-            if len(self._memo) >= _MEMO_MAX:
-                self._memo.clear()
-            self._memo[key] = result
+            memo.keep(key, result)
         return result
 
     def _qualify(self, record: BounceRecord) -> Qualification:

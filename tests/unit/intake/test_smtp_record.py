@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processor.intake import RecordKind, parse, parse_smtp_record, smtp_record
+from processor.memo import Memo
 from processor.qualify import load_engine
 
 
@@ -484,15 +485,15 @@ def test_the_command_decides_the_detail() -> None:
     assert engine.qualify(greeting).detail == "blocked"
 
 
-def test_a_recurring_reply_is_read_once() -> None:
-    cached = smtp_record._read_reply_cached
-    cached.cache_clear()
+def test_a_recurring_reply_is_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    memo = Memo[tuple[object, ...], object](16)
+    monkeypatch.setattr(smtp_record, "_REPLIES", memo)
     logged = "host mx.example.net[192.0.2.9] said: 550-5.1.1 no such user 550 5.1.1 bye"
     records = [
         parse_smtp_record({"recipient": f"u{n}@example.net", "diagnostic": logged}).records[0]
         for n in range(3)
     ]
-    assert cached.cache_info().misses == 1 and cached.cache_info().hits == 2
+    assert (memo.misses, memo.hits, len(memo.entries)) == (1, 2, 1)
     assert {(r.diagnostic, r.status, r.smtp_code, r.remote_mta) for r in records} == {
         ("550 5.1.1 no such user bye", "5.1.1", 550, "mx.example.net")
     }
@@ -502,18 +503,20 @@ def test_a_recurring_reply_is_read_once() -> None:
 @pytest.mark.parametrize(
     "extra",
     [
-        {"smtp_code": True},  # a bool is not the int 1 (nor cached as one)
+        {"smtp_code": True},  # a bool is not the int 1 (nor kept as one)
         {"smtp_code": 550.0},
         {"mx": ["mx.example.net"]},
         {"diagnostic": "550 5.1.1 " + "no such user " * 100},  # too long to keep
     ],
 )
-def test_values_the_reply_cache_does_not_key_on_are_read_afresh(extra: dict[str, object]) -> None:
-    cached = smtp_record._read_reply_cached
-    cached.cache_clear()
+def test_values_the_reply_memo_does_not_key_on_are_read_afresh(
+    extra: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    memo = Memo[tuple[object, ...], object](16)
+    monkeypatch.setattr(smtp_record, "_REPLIES", memo)
     obj = {"recipient": "a@example.net", "diagnostic": "550 5.1.1 no such user", **extra}
     record = parse_smtp_record(obj).records[0]
-    assert cached.cache_info().currsize == 0
+    assert not memo.entries and memo.misses == 0
     fresh = smtp_record._read_reply(
         obj["diagnostic"], obj.get("smtp_code"), obj.get("enhanced_status"), obj.get("mx")
     )
@@ -523,3 +526,12 @@ def test_values_the_reply_cache_does_not_key_on_are_read_afresh(extra: dict[str,
         fresh.status,
         fresh.mx,
     )
+
+
+def test_a_resting_reply_memo_reads_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    memo = Memo[tuple[object, ...], object](16)
+    memo.resting = 2
+    monkeypatch.setattr(smtp_record, "_REPLIES", memo)
+    for _ in range(3):
+        parse_smtp_record({"recipient": "a@example.net", "diagnostic": "550 5.1.1 no user"})
+    assert memo.resting == 0 and (memo.misses, len(memo.entries)) == (1, 1)

@@ -96,7 +96,7 @@ def test_decisions_read_only_the_qualifying_fields(
 def test_kept_decisions_are_the_fresh_ones(records: list[BounceRecord]) -> None:
     engine = load_engine()
     first = [engine.qualify(record) for record in records]
-    assert engine._memo  # the decisions were kept
+    assert engine._memo.entries  # the decisions were kept
     again = [engine.qualify(record) for record in records]
     fresh = [engine._qualify(record) for record in records]
     assert first == again == fresh
@@ -119,11 +119,14 @@ def test_a_decision_with_a_timeout_is_not_kept(tmp_path: Path) -> None:
     assert engine.qualify(evil).rule_id == "unqualified"
     assert engine.qualify(evil).rule_id == "unqualified"
     assert engine.timeouts["bad"] == 2  # tried again, not taken from the memo
-    assert not engine._memo
+    assert not engine._memo.entries
 
 
-def test_the_memo_is_bounded() -> None:
+def test_the_memo_rests_on_records_that_never_recur() -> None:
     engine = load_engine()
     for n in range(9000):
         engine.qualify(smtp(f"550 5.1.1 <user{n}@example.org>: Recipient address rejected"))
-    assert 0 < len(engine._memo) <= 8192
+    assert engine._memo.rests == 1 and engine._memo.resting > 0
+    assert not engine._memo.entries
+    # resting, it still decides
+    assert engine.qualify(smtp("550 5.1.1 <x@example.org>: no such user")).rule_id != "unqualified"
