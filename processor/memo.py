@@ -31,7 +31,16 @@ class Memo(Generic[K, V]):
     - :meth:`keep` after a miss.
     """
 
-    __slots__ = ("entries", "hits", "max_entries", "misses", "resting", "rests")
+    __slots__ = (
+        "_past_hits",
+        "_past_misses",
+        "entries",
+        "hits",
+        "max_entries",
+        "misses",
+        "resting",
+        "rests",
+    )
 
     def __init__(self, max_entries: int) -> None:
         self.entries: dict[K, V] = {}
@@ -40,12 +49,20 @@ class Memo(Generic[K, V]):
         self.misses = 0
         self.resting = 0
         self.rests = 0  # how many times the memo went to rest
+        self._past_hits = 0  # of the windows before this one
+        self._past_misses = 0
+
+    def counts(self) -> tuple[int, int, int]:
+        """Hits, misses and rests since the memo was made (for the metrics)."""
+        return self._past_hits + self.hits, self._past_misses + self.misses, self.rests
 
     def keep(self, key: K, value: V) -> None:
         """Count a miss and keep ``value``, or rest when the window's hit rate is low."""
         self.misses += 1
         if self.hits + self.misses >= WINDOW:
             pays = self.hits >= (self.hits + self.misses) * MIN_HIT_RATE
+            self._past_hits += self.hits
+            self._past_misses += self.misses
             self.hits = self.misses = 0
             if not pays:
                 self.entries.clear()

@@ -168,6 +168,11 @@ _CACHED_TEXT_MAX = 1000
 _REPLIES: Memo[tuple[Any, ...], _Reply] = Memo(REPLY_MEMO_SIZE)
 
 
+def reply_memo_counts() -> tuple[int, int, int]:
+    """Hits, misses and rests of this process's reply memo (see :class:`Memo`)."""
+    return _REPLIES.counts()
+
+
 def _cacheable(value: Any) -> bool:
     """A logged value the reply memo may key on: None, a plain int, a short plain str.
     No two of these types have equal values (a bool or a float would: ``1 == True ==

@@ -28,6 +28,19 @@ rule_timeouts = Counter(
     ["rule_id"],
     registry=REGISTRY,
 )
+memo_lookups = Counter(
+    "bounce_memo_lookups_total",
+    "Look-ups in the qualify stage's memos (reply: SMTP intake's reading of a logged reply;"
+    " decision: the engine's), by result (hit, miss); none while a memo rests",
+    ["memo", "result"],
+    registry=REGISTRY,
+)
+memo_rests = Counter(
+    "bounce_memo_rests_total",
+    "Times a memo emptied and rested, too few of its look-ups hitting",
+    ["memo"],
+    registry=REGISTRY,
+)
 transactions = Counter(
     "bounce_transactions_total", "Kafka transactions by outcome", ["outcome"], registry=REGISTRY
 )

@@ -740,6 +740,10 @@ class Engine:
             memo.keep(key, result)
         return result
 
+    def memo_counts(self) -> tuple[int, int, int]:
+        """Hits, misses and rests of this engine's decision memo (see :class:`Memo`)."""
+        return self._memo.counts()
+
     def _qualify(self, record: BounceRecord) -> Qualification:
         """:meth:`qualify`, always decided afresh."""
         kind = record.kind

@@ -21,9 +21,9 @@ from processor.stream.transactional import TransactionalLoop
 from processor.stream.workers import (
     ChunkOutcome,
     DeadLetterNote,
+    WorkCounts,
     WorkerPool,
     WorkThread,
-    new_rule_timeouts,
     process_chunk,
 )
 
@@ -62,7 +62,7 @@ class QualifyTask(StreamTask):
         self.processor = processor
         self.rules = rules
         self.pool: WorkerPool | WorkThread | None = None
-        self._reported_timeouts: dict[str, int] = {}
+        self._counts = WorkCounts()
 
     def process(self, message: SourceMessage) -> list[Output]:
         return self.submit([message]).result()
@@ -71,7 +71,7 @@ class QualifyTask(StreamTask):
         if self.pool is not None:
             return self.pool.submit(messages)
         outcome = process_chunk(self.processor, messages)
-        outcome.rule_timeouts = new_rule_timeouts(self.processor.engine, self._reported_timeouts)
+        self._counts.fill(outcome, self.processor.engine)
         self.report(outcome)
         return Done(outcome.outputs)
 
@@ -83,12 +83,19 @@ class QualifyTask(StreamTask):
             metrics.qualified.labels(failure_type, reason).inc(count)
         for rule_id, new in outcome.rule_timeouts.items():
             metrics.rule_timeouts.labels(rule_id).inc(new)
+        for memo, (hits, misses, rests) in outcome.memo_counts.items():
+            if hits:
+                metrics.memo_lookups.labels(memo, "hit").inc(hits)
+            if misses:
+                metrics.memo_lookups.labels(memo, "miss").inc(misses)
+            if rests:
+                metrics.memo_rests.labels(memo).inc(rests)
 
     def between_transactions(self) -> None:
         if self.rules.swap_if_published():
             self.processor.engine = self.rules.engine
             settle_heap()  # the new engine joins the long-lived objects, the old one goes
-            self._reported_timeouts = {}
+            self._counts.engine_swapped()
             if self.pool is not None:
                 self.pool.reload(self.rules.folder)
 

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from processor.config import ProcessorSettings
+from processor.intake.smtp_record import reply_memo_counts
 from processor.ops.heap import settle_heap
 from processor.stream.events import SourceMessage
 from processor.stream.task import Output
@@ -73,6 +74,8 @@ class ChunkOutcome:
     dead_letters: list[DeadLetterNote] = field(default_factory=list)
     qualified: list[tuple[str, str]] = field(default_factory=list)  # (failure type, reason)
     rule_timeouts: dict[str, int] = field(default_factory=dict)  # new since the last chunk
+    # memo name -> (hits, misses, rests) new since the last chunk
+    memo_counts: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     worker_pid: int = 0
 
 
@@ -100,32 +103,64 @@ def process_chunk(processor: Any, messages: list[SourceMessage]) -> ChunkOutcome
     return outcome
 
 
-def new_rule_timeouts(engine: Any, reported: dict[str, int]) -> dict[str, int]:
-    """Regex timeouts per rule that ``engine`` counted since ``reported`` (its counts
-    when last asked, updated here): what the ``bounce_rule_timeouts_total`` metric still
-    lacks."""
-    new: dict[str, int] = {}
-    for rule_id, count in (getattr(engine, "timeouts", None) or {}).items():
-        if count > reported.get(rule_id, 0):
-            new[rule_id] = count - reported.get(rule_id, 0)
-            reported[rule_id] = count
-    return new
+class WorkCounts:
+    """What the metrics still lack of the work done in one place (the loop's thread, the
+    work thread, a worker process): regex timeouts per rule, and the look-ups and rests
+    of the memos (:mod:`processor.memo`). Each place keeps one, and fills every chunk's
+    outcome with what is new since the last."""
+
+    def __init__(self) -> None:
+        self._timeouts: dict[str, int] = {}
+        # the reply memo is the process's, already counting; the decision memo is the
+        # engine's, from zero
+        self._memos = {"reply": reply_memo_counts(), "decision": (0, 0, 0)}
+
+    def engine_swapped(self) -> None:
+        """A new engine: its timeouts and decision memo count from zero."""
+        self._timeouts = {}
+        self._memos["decision"] = (0, 0, 0)
+
+    def fill(self, outcome: ChunkOutcome, engine: Any) -> None:
+        outcome.rule_timeouts = self._new_timeouts(engine)
+        memo_counts = getattr(engine, "memo_counts", None)
+        now = {"reply": reply_memo_counts(), "decision": memo_counts() if memo_counts else None}
+        for name, counts in now.items():
+            if counts is None:
+                continue
+            before = self._memos[name]
+            outcome.memo_counts[name] = (
+                counts[0] - before[0],
+                counts[1] - before[1],
+                counts[2] - before[2],
+            )
+            self._memos[name] = counts
+
+    def _new_timeouts(self, engine: Any) -> dict[str, int]:
+        """Regex timeouts per rule that ``engine`` counted since last asked."""
+        reported = self._timeouts
+        new: dict[str, int] = {}
+        for rule_id, count in (getattr(engine, "timeouts", None) or {}).items():
+            if count > reported.get(rule_id, 0):
+                new[rule_id] = count - reported.get(rule_id, 0)
+                reported[rule_id] = count
+        return new
 
 
 # -- inside a worker process ----------------------------------------------------------
 
 _processor: Any = None
-_timeouts_reported: dict[str, int] = {}
+_counts: WorkCounts | None = None
 
 
 def _start_worker(settings: ProcessorSettings, rules_folder: str) -> None:
     """Process initializer: the worker's own engine and serialisers."""
-    global _processor
+    global _processor, _counts
     _exit_with_parent(os.getppid())
     from processor.stream.qualify_app import build_processor
     from processor.stream.stage import load_engine_from
 
     _processor = build_processor(settings, load_engine_from(Path(rules_folder)))
+    _counts = WorkCounts()
     settle_heap()  # the engine's many objects stay out of every later collection
 
 
@@ -149,7 +184,8 @@ def _work(messages: list[SourceMessage]) -> ChunkOutcome:
     """One chunk through the qualification stage's pure work."""
     outcome = process_chunk(_processor, messages)
     outcome.worker_pid = os.getpid()
-    outcome.rule_timeouts = new_rule_timeouts(_processor.engine, _timeouts_reported)
+    assert _counts is not None
+    _counts.fill(outcome, _processor.engine)
     return outcome
 
 
@@ -245,14 +281,14 @@ class WorkThread:
     def __init__(self, processor: Any, report: Callable[[ChunkOutcome], None]) -> None:
         self.processor = processor
         self._report = report
-        self._timeouts_reported: dict[str, int] = {}
+        self._counts = WorkCounts()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qualify-work")
         # process-wide, but this process is the stage's: the loop gets the GIL back sooner
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_SECONDS))
 
     def _work(self, messages: list[SourceMessage]) -> ChunkOutcome:
         outcome = process_chunk(self.processor, messages)
-        outcome.rule_timeouts = new_rule_timeouts(self.processor.engine, self._timeouts_reported)
+        self._counts.fill(outcome, self.processor.engine)
         return outcome
 
     def submit(self, messages: list[SourceMessage]) -> _Chunks:
@@ -260,8 +296,8 @@ class WorkThread:
         return _Chunks([self._executor.submit(self._work, messages)], self._report)
 
     def reload(self, rules_folder: Path) -> None:
-        """The processor's engine was swapped: count its regex timeouts from zero."""
-        self._timeouts_reported = {}
+        """The processor's engine was swapped: count its timeouts and memo from zero."""
+        self._counts.engine_swapped()
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

@@ -24,6 +24,8 @@ def test_recurring_keys_are_kept_and_hit() -> None:
     for n in range(3 * memo_module.WINDOW):
         assert _look_up(memo, n % 8) == (n % 8) * 2
     assert memo.rests == 0 and len(memo.entries) == 8
+    # counted across windows (the hit rate is checked per window)
+    assert memo.counts() == (3 * memo_module.WINDOW - 8, 8, 0)
 
 
 def test_keys_that_never_recur_send_it_to_rest_then_it_tries_again() -> None:
