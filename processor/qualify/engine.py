@@ -270,8 +270,8 @@ _MEMO_MAX: Final = 8192  # qualify results kept per engine (cleared when full)
 _MEMO_TEXT_MAX: Final = 1000  # a record with a longer diagnostic is decided afresh
 # Every field of a record that the decision reads (besides the recipient, of which only
 # the domain counts): the kind, action, command and diagnostic type that scopes compare,
-# each rule field's source, the hosts that host scopes match. A test proves that the
-# other fields change no decision.
+# each rule field's source, the hosts that host scopes match. A test watches the fields
+# the engine reads, with rules on every field and scope dimension: these and no others.
 QUALIFYING_FIELDS: Final = (
     "kind",
     "action",
