@@ -20,6 +20,7 @@ V = TypeVar("V")
 WINDOW = 4096  # look-ups between two checks of the hit rate
 MIN_HIT_RATE = 0.25  # below it a miss costs more than the hits save (see the module doc)
 REST = 65536  # calls made without the memo after a check it failed
+MAX_KEY_TEXT = 1000  # longer texts are never keys (they would hold memory, and rarely recur)
 
 
 class Memo(Generic[K, V]):

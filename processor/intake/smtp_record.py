@@ -34,7 +34,7 @@ from processor.intake.text import (
     parse_date,
     preferred_status,
 )
-from processor.memo import Memo
+from processor.memo import MAX_KEY_TEXT, Memo
 
 NAME = "smtp_record"
 
@@ -164,7 +164,6 @@ def _read_reply(diagnostic_raw: Any, code_raw: Any, status_raw: Any, mx_raw: Any
 # for a recurring set is kept (:mod:`processor.memo`: bounded, and resting while replies
 # do not recur). Only small values of plain types are keys.
 REPLY_MEMO_SIZE = 4096
-_CACHED_TEXT_MAX = 1000
 _REPLIES: Memo[tuple[Any, ...], _Reply] = Memo(REPLY_MEMO_SIZE)
 
 
@@ -178,7 +177,7 @@ def _cacheable(value: Any) -> bool:
     No two of these types have equal values (a bool or a float would: ``1 == True ==
     1.0``; they, lists and objects are read afresh)."""
     kind = type(value)
-    return value is None or kind is int or (kind is str and len(value) <= _CACHED_TEXT_MAX)
+    return value is None or kind is int or (kind is str and len(value) <= MAX_KEY_TEXT)
 
 
 def parse_json(data: bytes) -> ParseResult:

@@ -51,7 +51,7 @@ from typing import Any, Final
 import regex
 
 from processor.intake.record import BounceRecord, RecordKind
-from processor.memo import Memo
+from processor.memo import MAX_KEY_TEXT, Memo
 from processor.qualify import codes
 from processor.qualify.loader import LoadedRule, RuleSet, RuleSetError, load_ruleset
 from processor.qualify.model import RuleField, Scope
@@ -267,7 +267,6 @@ _Signature = tuple[
 _PlanEntry = tuple[RuleField, Callable[[BounceRecord], bool] | None, Any, "CompiledRule", int]
 _PLAN_CACHE_MAX: Final = 8192  # candidate plans kept per engine (cleared when full)
 _MEMO_MAX: Final = 8192  # qualify results kept per engine (cleared when full)
-_MEMO_TEXT_MAX: Final = 1000  # a record with a longer diagnostic is decided afresh
 # Every field of a record that the decision reads (besides the recipient, of which only
 # the domain counts): the kind, action, command and diagnostic type that scopes compare,
 # each rule field's source, the hosts that host scopes match. A test watches the fields
@@ -727,7 +726,7 @@ class Engine:
             memo.resting -= 1
             return self._qualify(record)
         fields = record.__dict__
-        if len(fields["diagnostic"] or "") > _MEMO_TEXT_MAX:
+        if len(fields["diagnostic"] or "") > MAX_KEY_TEXT:  # decided afresh
             return self._qualify(record)
         key = (_qualifying_values(fields), (fields["recipient"] or "").rpartition("@")[2])
         kept = memo.entries.get(key)

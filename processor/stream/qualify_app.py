@@ -95,7 +95,6 @@ class QualifyTask(StreamTask):
         if self.rules.swap_if_published():
             self.processor.engine = self.rules.engine
             settle_heap()  # the new engine joins the long-lived objects, the old one goes
-            self._counts.engine_swapped()
             if self.pool is not None:
                 self.pool.reload(self.rules.folder)
 

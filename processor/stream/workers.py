@@ -107,20 +107,21 @@ class WorkCounts:
     """What the metrics still lack of the work done in one place (the loop's thread, the
     work thread, a worker process): regex timeouts per rule, and the look-ups and rests
     of the memos (:mod:`processor.memo`). Each place keeps one, and fills every chunk's
-    outcome with what is new since the last."""
+    outcome with what is new since the last. An engine it has not seen (a rule swap)
+    counts its timeouts and decisions from zero."""
 
     def __init__(self) -> None:
+        self._engine: Any = None
         self._timeouts: dict[str, int] = {}
         # the reply memo is the process's, already counting; the decision memo is the
         # engine's, from zero
         self._memos = {"reply": reply_memo_counts(), "decision": (0, 0, 0)}
 
-    def engine_swapped(self) -> None:
-        """A new engine: its timeouts and decision memo count from zero."""
-        self._timeouts = {}
-        self._memos["decision"] = (0, 0, 0)
-
     def fill(self, outcome: ChunkOutcome, engine: Any) -> None:
+        if engine is not self._engine:
+            self._engine = engine
+            self._timeouts = {}
+            self._memos["decision"] = (0, 0, 0)
         outcome.rule_timeouts = self._new_timeouts(engine)
         memo_counts = getattr(engine, "memo_counts", None)
         now = {"reply": reply_memo_counts(), "decision": memo_counts() if memo_counts else None}
@@ -296,8 +297,8 @@ class WorkThread:
         return _Chunks([self._executor.submit(self._work, messages)], self._report)
 
     def reload(self, rules_folder: Path) -> None:
-        """The processor's engine was swapped: count its timeouts and memo from zero."""
-        self._counts.engine_swapped()
+        """The processor's engine was swapped; nothing to do here (the work thread reads
+        the new one, and its counts see it new)."""
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
