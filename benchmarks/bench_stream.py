@@ -231,10 +231,11 @@ _STATUS_LEAD = re.compile(r"^\d{3}[ -]\d\.\d{1,3}\.\d{1,3} ")
 
 
 def delete_scratch_topics(used: list[ProcessorSettings]) -> None:
-    """The runs' scratch topics go once the bench has measured: the local broker had
+    """A run's scratch topics go as soon as it has been measured: the local broker had
     kept thousands of them (4,500 topics, 12,000 partitions) and grew slower run after
-    run. Called when the runs' clients are gone (a live producer that refreshes its
-    metadata would have the broker create a deleted topic again)."""
+    run, and within one bench the later rounds ran slower than the first (each run adds
+    a dozen topics). Called when the run's clients are gone (a live producer that
+    refreshes its metadata would have the broker create a deleted topic again)."""
     gc.collect()
     if not used:
         return
@@ -278,16 +279,15 @@ def main() -> None:
     if args.workers:
         runs[with_workers] = ("smtp", False, args.workers, False)
     found: dict[str, list[Run]] = {label: [] for label in runs}
-    used: list[ProcessorSettings] = []
     for _ in range(args.repeat):  # interleaved, so that drift on a shared machine hits all
         for label, (kind, passthrough, workers, work_thread) in runs.items():
-            used.append(scratch_settings())
+            settings = scratch_settings()
             if kind == "smtp-distinct":
                 events = with_distinct_replies(generate(args.events, kinds="smtp"))
             else:
                 events = generate(args.events, kinds=kind)
-            found[label].append(run_loop(used[-1], events, passthrough, workers, work_thread))
-    delete_scratch_topics(used)
+            found[label].append(run_loop(settings, events, passthrough, workers, work_thread))
+            delete_scratch_topics([settings])
     print(f"{'':32s} {'events/s':>16s}  {'CPU':>9s}  {'loop CPU':>9s}  runs (events/s)")
     for label, done in found.items():
         results[label] = statistics.median(run.rate for run in done)
