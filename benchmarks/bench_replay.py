@@ -30,7 +30,7 @@ def one_run(count: int, used: list[ProcessorSettings]) -> tuple[float, float]:
     run's settings are added to ``used``."""
     live = scratch_settings()
     used.append(live)
-    live_rate = run_loop(live, generate(count, garbage_every=50), False)
+    live_rate = run_loop(live, generate(count, garbage_every=50), None)
     settings = replay_settings(live, f"{live.instance_id}-replay", None)
     used.append(settings)
     ensure_topics(settings)

@@ -44,6 +44,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -114,17 +115,19 @@ class Run:
     loop_cpu: float  # µs per event
 
 
+Passthrough = Literal["copy", "shaped"]
+
+
 def run_loop(
     settings: ProcessorSettings,
     events: Iterable[RawEvent],
-    passthrough: bool,
+    passthrough: Passthrough | None,
     workers: int = 0,
     work_thread: bool = True,
-    shaped: bool = False,
 ) -> Run:
     """Produce ``events`` to the raw topic, then time the loop until all are committed:
-    the qualify stage's task, or (``passthrough``) a task that copies each raw event
-    (``shaped``: writes instead, for each, an output of the stage's shape).
+    the qualify stage's task, or a ``passthrough`` task: one that copies each raw event
+    (``"copy"``) or writes, for each, an output of the stage's shape (``"shaped"``).
     ``workers`` > 0: the qualify work runs on that many worker processes; else on a
     thread of its own (``work_thread``) or the loop's."""
     ensure_topics(settings)
@@ -150,7 +153,7 @@ def run_loop(
 
     first: list[float] = []
     task: StreamTask
-    if passthrough and shaped:
+    if passthrough == "shaped":
         stamp = [("processed_at", b"2026-11-29T03:00:00.000+00:00"), ("processor_instance", b"b")]
 
         def write_shaped(message: SourceMessage) -> list[Output]:
@@ -158,7 +161,7 @@ def run_loop(
             return [Output(copy_topic, SHAPED_KEY, SHAPED_VALUE, headers)]
 
         task = FunctionTask(write_shaped)
-    elif passthrough:
+    elif passthrough == "copy":
 
         def copy(message: SourceMessage) -> list[Output]:
             return [Output(copy_topic, message.key, message.value or b"")]
@@ -290,21 +293,21 @@ def main() -> None:
     )
     args = parser.parse_args()
     results: dict[str, float] = {}
-    # label: (payloads, passthrough, worker processes, work thread)
-    runs: dict[str, tuple[str, bool, int, bool]] = {
-        "passthrough (smtp payloads)": ("smtp", True, 0, False),
-        SHAPED: ("smtp-shaped", True, 0, False),
-        "qualify smtp records": ("smtp", False, 0, True),
-        "passthrough (email payloads)": ("email", True, 0, False),
-        "qualify DSN emails": ("email", False, 0, True),
-        "qualify smtp, on the loop thread": ("smtp", False, 0, False),
+    # label: (payloads, passthrough (None: the qualify stage), worker processes, work thread)
+    runs: dict[str, tuple[str, Passthrough | None, int, bool]] = {
+        "passthrough (smtp payloads)": ("smtp", "copy", 0, False),
+        SHAPED: ("smtp", "shaped", 0, False),
+        "qualify smtp records": ("smtp", None, 0, True),
+        "passthrough (email payloads)": ("email", "copy", 0, False),
+        "qualify DSN emails": ("email", None, 0, True),
+        "qualify smtp, on the loop thread": ("smtp", None, 0, False),
     }
     distinct = "qualify smtp, distinct replies"
     if args.distinct_replies:
-        runs[distinct] = ("smtp-distinct", False, 0, True)
+        runs[distinct] = ("smtp-distinct", None, 0, True)
     with_workers = f"qualify smtp, {args.workers} workers"
     if args.workers:
-        runs[with_workers] = ("smtp", False, args.workers, False)
+        runs[with_workers] = ("smtp", None, args.workers, False)
     found: dict[str, list[Run]] = {label: [] for label in runs}
     for _ in range(args.repeat):  # interleaved, so that drift on a shared machine hits all
         for label, (kind, passthrough, workers, work_thread) in runs.items():
@@ -312,11 +315,8 @@ def main() -> None:
             if kind == "smtp-distinct":
                 events = with_distinct_replies(generate(args.events, kinds="smtp"))
             else:
-                events = generate(args.events, kinds=kind.removesuffix("-shaped"))
-            shaped = kind == "smtp-shaped"
-            found[label].append(
-                run_loop(settings, events, passthrough, workers, work_thread, shaped=shaped)
-            )
+                events = generate(args.events, kinds=kind)
+            found[label].append(run_loop(settings, events, passthrough, workers, work_thread))
             delete_scratch_topics([settings])
     print(f"{'':32s} {'events/s':>16s}  {'CPU':>9s}  {'loop CPU':>9s}  runs (events/s)")
     for label, done in found.items():
